@@ -1,0 +1,233 @@
+"""The command line: parsing and printing only; the work happens in the core modules.
+
+Core modules are imported inside the commands so that `nnctl --help` and the
+config checks that fail early never pay for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import NnctlError
+
+app = typer.Typer(
+    help="Train Keras models from YAML experiment configs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals here are tensors and arrays
+    rich_markup_mode=None,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config value by dotted path; repeatable."),
+]
+RunsDirOpt = Annotated[
+    Optional[Path], typer.Option("--runs-dir", help="Folder of run folders [default: runs, or $NNCTL_RUNS_DIR].")
+]
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """The one place where nnctl's errors become a message on stderr and an exit code."""
+    try:
+        yield
+    except NnctlError as e:
+        err.print(f"error: {e}", style="red", markup=False, highlight=False)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted", style="red")
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow's own log lines.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    from . import tf
+
+    tf.VERBOSE = verbose
+
+
+def _runs_dir(value: Path | None) -> Path:
+    from .runs import default_runs_dir
+
+    return value or default_runs_dir()
+
+
+def _warn(messages: list[str]) -> None:
+    for m in messages:
+        err.print(f"warning: {m}", style="yellow", markup=False, highlight=False)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="The experiment's YAML config.")],
+    set_: SetOpt = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Run-name prefix [default: the config's name].")] = None,
+    runs_dir: RunsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Validate, build, train and test a model; print the run folder's path last."""
+    with handled():
+        from .config import load_config
+
+        cfg = load_config(config, set_)
+        if name is not None:
+            cfg.name = name
+        from . import train as core
+
+        prep = core.prepare(cfg, config.parent)
+        _warn(prep.warnings)
+        err.print(f"training {prep.cfg.name}: {prep.data.info()['sizes']} examples, "
+                  f"{prep.cfg.epochs} epochs", highlight=False)
+        run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err))
+        _print_metrics("test", meta["test"], err)
+        if as_json:
+            out.print_json(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"],
+                                       "val": meta["val"], "best_epoch": meta["best_epoch"]}))
+        print(run)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="The YAML config to check.")],
+    set_: SetOpt = None,
+) -> None:
+    """Check a config fully (schema, layers, shapes, task/loss/output) without training."""
+    with handled():
+        from .config import load_config
+
+        cfg = load_config(config, set_)
+        from . import train as core
+
+        prep = core.prepare(cfg, config.parent)
+        _warn(prep.warnings)
+        sizes = prep.data.info()["sizes"]
+        out.print(f"{config}: ok ({prep.cfg.task}, {len(prep.cfg.layers)} layers, "
+                  f"{prep.model.count_params():,} parameters, data {sizes})", highlight=False)
+
+
+@app.command()
+def summary(
+    target: Annotated[
+        Optional[Path], typer.Argument(help="A config or a run folder [default: the latest run].")
+    ] = None,
+    set_: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Print the Keras model summary of a config (without training) or of a run."""
+    with handled():
+        from . import runs
+
+        if target is not None and not target.is_dir():
+            from .config import load_config
+
+            cfg = load_config(target, set_)
+            from . import train as core
+
+            out.print(core.summarize(cfg, target.parent), end="", markup=False, highlight=False)
+            return
+        run = runs.resolve_run(str(target) if target else None, _runs_dir(runs_dir))
+        out.print(f"run: {run}", highlight=False)
+        out.print((run / "summary.txt").read_text(), end="", markup=False, highlight=False)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A run folder [default: the latest run].")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Evaluate on this source instead.")] = None,
+    runs_dir: RunsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Evaluate a run's saved model on its test split; writes evaluation.json into the run."""
+    with handled():
+        from . import runs
+
+        run = runs.resolve_run(str(run_dir) if run_dir else None, _runs_dir(runs_dir))
+        from .evaluate import evaluate_run
+
+        result = evaluate_run(run, data)
+        _warn(result["warnings"])
+        if as_json:
+            out.print_json(json.dumps(result))
+        else:
+            out.print(f"run: {run}  data: {result['data']['name']} ({result['data']['test_size']} test examples)",
+                      highlight=False)
+            _print_metrics("test", result["test"], out)
+
+
+def _print_metrics(title: str, metrics: dict[str, float], console: Console) -> None:
+    table = Table(title=f"{title} metrics", show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}")
+    console.print(table)
+
+
+class _Progress:
+    """Training progress on stderr: a live bar on a terminal, one plain line per epoch elsewhere."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = None
+        self.task = None
+        self.epochs = 0
+
+    def start(self, epochs: int, steps: int) -> None:
+        self.epochs, self.steps = epochs, steps
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), TextColumn("{task.fields[loss]}"),
+                                console=self.console, transient=True)
+            self.bar.start()
+
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        if self.bar is None:
+            return
+        if self.task is None or step == 1:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task = self.bar.add_task(f"epoch {epoch}/{self.epochs}", total=self.steps, loss="")
+        self.bar.update(self.task, completed=step, loss=f"loss {logs.get('loss', float('nan')):.4f}")
+
+    def epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        from .reports import epoch_line
+
+        line = epoch_line(epoch, self.epochs, logs, seconds)
+        self.console.print(line, highlight=False, markup=False)
+
+    def end(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

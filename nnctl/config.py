@@ -1,0 +1,224 @@
+"""The config spec: load YAML safely, apply --set overrides, validate the schema.
+
+Nothing here imports TensorFlow: a broken file is reported before Keras loads.
+Names of Keras objects (layers, losses, ...) are checked later, in keras_names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import UserError
+
+TASKS = ("classification", "binary", "multilabel", "regression")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Strict):
+    source: str = Field(min_length=1)
+    validation_split: float = Field(0.1, ge=0.0, lt=1.0)
+    validation: str | None = None
+    test_split: float = Field(0.2, ge=0.0, lt=1.0)
+    test: str | None = None
+
+
+class EarlyStopping(_Strict):
+    monitor: str = "val_loss"
+    patience: int = Field(3, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = True
+
+
+NamedSpec = Union[str, dict[str, Any]]
+
+
+class Config(_Strict):
+    name: str | None = None
+    seed: int = Field(42, ge=0, lt=2**32)
+    task: Literal["classification", "binary", "multilabel", "regression"] | None = None
+    data: DataSpec
+    input_shape: list[int] | None = None
+    layers: list[NamedSpec] = Field(min_length=1)
+    loss: NamedSpec | None = None
+    optimizer: NamedSpec = "adam"
+    metrics: list[NamedSpec] | None = None
+    batch_size: int = Field(32, ge=1, le=2**20)
+    epochs: int = Field(10, ge=1, le=100_000)
+    shuffle: bool = True
+    early_stopping: EarlyStopping | None = None
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive_dims(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(d < 1 for d in v)):
+            raise ValueError("must be a non-empty list of positive integers, e.g. [28, 28, 1]")
+        return v
+
+    @field_validator("layers")
+    @classmethod
+    def _one_key_each(cls, v: list[NamedSpec]) -> list[NamedSpec]:
+        for i, entry in enumerate(v):
+            if isinstance(entry, dict) and len(entry) != 1:
+                raise ValueError(
+                    f"entry {i} must be a layer name or a one-key mapping "
+                    f"like {{Dense: {{units: 10}}}}, got keys {sorted(entry)}"
+                )
+        return v
+
+
+def named_spec(spec: NamedSpec, key: str) -> tuple[str, dict[str, Any]]:
+    """Split `adam` or `{name: adam, learning_rate: 0.01}` into (name, kwargs)."""
+    if isinstance(spec, str):
+        return spec, {}
+    kwargs = dict(spec)
+    name = kwargs.pop("name", None)
+    if not isinstance(name, str):
+        raise UserError("a mapping needs a 'name' key, e.g. {name: adam, learning_rate: 0.001}", key)
+    return name, kwargs
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping with yaml.safe_load: configs are data, never code."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"config file not found: {p}")
+    if p.is_dir():
+        raise UserError(f"config path is a directory, not a YAML file: {p}")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p}: not UTF-8 text (bad byte at offset {e.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{p}: invalid YAML{where}: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{p}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise UserError(f"{p}: the config must be a YAML mapping of keys, got {kind}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b=1` -> ("a.b", 1); the value is parsed as YAML so numbers stay numbers."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        raise UserError(f"--set {item!r}: the value is not valid YAML") from None
+    return key.strip(), parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys in place; list items by index (`layers.2.Dense.units=256`)."""
+    for item in overrides:
+        key, value = parse_override(item)
+        parts = key.split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            here = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                    raise UserError(f"--set: no item {part!r} in a list of {len(node)}", here)
+                idx = int(part)
+                if last:
+                    node[idx] = value
+                elif isinstance(node[idx], str):
+                    # `layers.2.Dropout=0.3` on a bare `- Flatten` entry: make it a mapping.
+                    node[idx] = {node[idx]: None}
+                node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:
+                        node[part] = {}
+                    node = node[part]
+            else:
+                raise UserError(f"--set: cannot go into a {type(node).__name__} value", here)
+    return data
+
+
+def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
+    """Load, override and validate; the config file's stem becomes the default name."""
+    data = apply_overrides(read_yaml(path), overrides or [])
+    cfg = validate(data)
+    if cfg.name is None:
+        cfg.name = Path(path).stem
+    return cfg
+
+
+def validate(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise UserError(_first_error(e)) from None
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line for the first problem: key path, bad value, what is allowed."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    # Union members add their type names to the path (`str`, `dict[str,any]`): drop them.
+    loc = [p for p in loc if not (p in ("str", "int") or p.startswith(("dict[", "list[")))]
+    path = ".".join(loc) or "config"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+        dym = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"{path}: unknown key{dym}; allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    value = err.get("input")
+    shown = yaml.safe_dump(value, default_flow_style=True, width=80).strip()
+    if shown.endswith("\n..."):
+        shown = shown[:-4]
+    shown = shown.removesuffix("...").strip()
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        hint = difflib.get_close_matches(str(value), allowed, n=1)
+        dym = f" (did you mean '{hint[0]}'?)" if hint else ""
+        msg = f"must be one of {', '.join(allowed)}{dym}"
+    return f"{path}: bad value {shown[:80]}: {msg}"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,167 @@
+"""Resolve config names through Keras' own registries, with did-you-mean errors.
+
+No hand-written tables of layers, losses or optimizers: whatever the installed
+Keras exports is allowed, and its names are the suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+from .config import NamedSpec, named_spec
+from .errors import UserError
+from .tf import keras
+
+# Layers that run code from the config or load arbitrary graphs: configs are data.
+FORBIDDEN_LAYERS = {"Lambda", "TFSMLayer", "Layer", "InputLayer", "InputSpec"}
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    lower = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    return f" (did you mean '{lower[hits[0]]}'?)" if hits else ""
+
+
+def layer_names() -> list[str]:
+    layers = keras().layers
+    return sorted(
+        n
+        for n in dir(layers)
+        if not n.startswith("_")
+        and n not in FORBIDDEN_LAYERS
+        and isinstance(getattr(layers, n), type)
+        and issubclass(getattr(layers, n), layers.Layer)
+    )
+
+
+def layer_class(name: str, key: str) -> type:
+    k = keras()
+    if name in FORBIDDEN_LAYERS:
+        raise UserError(f"layer {name!r} is not allowed: configs are data and may not carry code", key)
+    cls = getattr(k.layers, name, None)
+    if isinstance(cls, type) and issubclass(cls, k.layers.Layer):
+        return cls
+    raise UserError(
+        f"unknown layer {name!r}{did_you_mean(name, layer_names())}; "
+        "any keras.layers class name is allowed (see https://keras.io/api/layers/)",
+        key,
+    )
+
+
+def layer_entry(entry: NamedSpec) -> tuple[str, Any]:
+    """`Flatten` -> ("Flatten", None); `{Dropout: 0.5}` -> ("Dropout", 0.5)."""
+    if isinstance(entry, str):
+        return entry, None
+    (name, value), = entry.items()
+    return str(name), value
+
+
+def make_layer(entry: NamedSpec, key: str) -> Any:
+    """Instantiate a layer: a mapping is keyword arguments, any other value the first positional one."""
+    name, value = layer_entry(entry)
+    cls = layer_class(name, key)
+    key = f"{key}.{name}"
+    args, kwargs = ([], value) if isinstance(value, dict) else ([] if value is None else [value], {})
+    return construct(cls, args, kwargs, key)
+
+
+def construct(cls: type, args: list[Any], kwargs: dict[str, Any], key: str) -> Any:
+    params = _init_params(cls)
+    for arg in kwargs:
+        if params is not None and arg not in params:
+            raise UserError(
+                f"unknown argument {arg!r}{did_you_mean(arg, sorted(params))} for {cls.__name__}; "
+                f"allowed: {', '.join(sorted(params))}",
+                key,
+            )
+    try:
+        return cls(*args, **kwargs)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise UserError(f"{cls.__name__}{_show_args(args, kwargs)}: {one_line(e)}", key) from None
+
+
+def _init_params(cls: type) -> set[str] | None:
+    """Named parameters of __init__, or None where **kwargs accepts anything useful."""
+    sig = inspect.signature(cls.__init__)
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    named = {n for n, p in sig.parameters.items()
+             if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    if var_kw:
+        # Layers forward **kwargs to Layer.__init__: those are allowed too.
+        base = keras().layers.Layer
+        if issubclass(cls, base):
+            named |= set(inspect.signature(base.__init__).parameters) - {"self", "kwargs"}
+            named |= {"input_shape", "batch_input_shape", "batch_size", "input_dim"}
+        else:
+            return None
+    return named
+
+
+def _show_args(args: list[Any], kwargs: dict[str, Any]) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(parts)})"
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# ---------------------------------------------------------------- losses etc.
+
+
+def _public(module: Any) -> list[str]:
+    return [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
+
+
+def _class_for(module: Any, fn_name: str) -> type | None:
+    """`mean_squared_error` -> MeanSquaredError, to pass arguments to a loss/metric function."""
+    want = fn_name.replace("_", "").lower()
+    for n in dir(module):
+        obj = getattr(module, n)
+        if isinstance(obj, type) and n.lower() == want:
+            return obj
+    return None
+
+
+def _resolve(module: Any, kind: str, spec: NamedSpec, key: str) -> Any:
+    name, kwargs = named_spec(spec, key)
+    try:
+        obj = module.get(name)
+    except (ValueError, TypeError):
+        obj = None
+    if obj is None:
+        raise UserError(f"unknown {kind} {name!r}{did_you_mean(name, _public(module))}; "
+                        f"any keras.{module.__name__.rsplit('.', 1)[-1]} name is allowed", key)
+    if not kwargs:
+        return name  # Keras resolves the string itself (and picks the right accuracy)
+    cls = type(obj) if not inspect.isfunction(obj) else _class_for(module, obj.__name__)
+    if cls is None:
+        raise UserError(f"{kind} {name!r} takes no arguments", key)
+    return construct(cls, [], kwargs, key)
+
+
+def loss(spec: NamedSpec) -> Any:
+    return _resolve(keras().losses, "loss", spec, "loss")
+
+
+def metric(spec: NamedSpec, key: str) -> Any:
+    if spec in ("accuracy", "acc"):
+        return "accuracy"
+    return _resolve(keras().metrics, "metric", spec, key)
+
+
+def optimizer(spec: NamedSpec) -> Any:
+    k = keras()
+    name, kwargs = named_spec(spec, "optimizer")
+    try:
+        obj = k.optimizers.get(name)
+    except (ValueError, TypeError):
+        skip = {"optimizer", "lossscaleoptimizer", "multioptimizer", "optimizermap"}
+        names = sorted(n.lower() for n in _public(k.optimizers)
+                       if isinstance(getattr(k.optimizers, n), type) and n.lower() not in skip)
+        raise UserError(f"unknown optimizer {name!r}{did_you_mean(name, names)}; "
+                        f"allowed: {', '.join(names)}", "optimizer") from None
+    return construct(type(obj), [], kwargs, "optimizer")

@@ -1,0 +1,16 @@
+"""Plain-text renderings of metrics shared by the CLI's outputs."""
+
+from __future__ import annotations
+
+
+def fmt(value: float) -> str:
+    return f"{value:.4g}" if abs(value) >= 1000 or (value and abs(value) < 1e-3) else f"{value:.4f}"
+
+
+def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) -> str:
+    """`epoch 3/12  loss 0.1234  accuracy 0.9612  val_loss 0.1500 ...  4.1s`"""
+    width = len(str(epochs))
+    parts = [f"epoch {epoch:>{width}}/{epochs}"]
+    parts += [f"{k} {fmt(v)}" for k, v in logs.items() if k != "learning_rate"]
+    parts.append(f"{seconds:.1f}s")
+    return "  ".join(parts)

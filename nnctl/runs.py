@@ -1,0 +1,105 @@
+"""Run folders: unique creation, atomic writes, finding the latest run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+RUNS_DIR_ENV = "NNCTL_RUNS_DIR"
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+
+
+def safe_name(name: str) -> str:
+    """Keep a run name to one harmless path component (`../../etc` -> `etc`)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    return cleaned or "run"
+
+
+def create(runs_dir: Path, name: str) -> Path:
+    """`<name>-<YYYYMMDD-HHMMSS>[-N]`, made with an exclusive mkdir so parallel runs never share one."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 10_000):
+        path = runs_dir / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"could not create a run folder for {stem} in {runs_dir}")
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write to a temp file beside `path`, fsync, rename: readers never see half a file."""
+    data = content.encode() if isinstance(content, str) else content
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """None for a missing or unreadable file (a run another process is still writing)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_run(path: Path) -> bool:
+    return (path / "config.yaml").is_file()
+
+
+def latest(runs_dir: Path) -> Path:
+    """The most recently started run folder under runs_dir."""
+    if not runs_dir.is_dir():
+        raise UserError(f"no runs yet: {runs_dir} does not exist; train one with: nnctl train CONFIG")
+    runs = [p for p in runs_dir.iterdir() if p.is_dir() and is_run(p)]
+    if not runs:
+        raise UserError(f"no runs in {runs_dir}; train one with: nnctl train CONFIG")
+    return max(runs, key=lambda p: (_started(p), p.name))
+
+
+def _started(run: Path) -> float:
+    meta = read_json(run / "metrics.json") or {}
+    return float(meta.get("started_at", (run / "config.yaml").stat().st_mtime))
+
+
+def resolve_run(value: str | None, runs_dir: Path) -> Path:
+    if value is None:
+        return latest(runs_dir)
+    path = Path(value)
+    if not path.is_dir():
+        raise UserError(f"run folder not found: {value}")
+    if not is_run(path):
+        raise UserError(f"{value} is not a run folder (no config.yaml in it)")
+    return path

@@ -1,0 +1,42 @@
+"""The one place TensorFlow/Keras is imported, lazily and quietly.
+
+TensorFlow prints CUDA-stub, oneDNN and absl lines from C++ straight to file
+descriptor 2 while it imports; environment variables do not silence all of it
+(tensorflow issue 100442), so descriptor 2 is pointed at /dev/null meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+VERBOSE = False  # set by the CLI's --verbose
+
+
+def keras() -> Any:
+    """Import and return the keras module (TensorFlow backend)."""
+    if "keras" in sys.modules and "tensorflow" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if VERBOSE:
+        import keras as k
+
+        return k
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras as k
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        # Warm the lazily loaded C++ modules too, while stderr is still quiet.
+        tf.constant(0.0) + 1.0
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return k
