@@ -177,6 +177,26 @@ def evaluate(
             _print_metrics("test", result["test"], out)
 
 
+@app.command()
+def datasets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
+) -> None:
+    """List the built-in datasets and whether each is available here now."""
+    with handled():
+        from .data.builtin import availability
+
+        rows = availability()
+        if as_json:
+            out.print_json(json.dumps(rows))
+            return
+        table = Table(show_header=True, header_style="bold")
+        for col in ("name", "available", "from"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(row["name"], row["available"], row["from"])
+        out.print(table)
+
+
 def _print_metrics(title: str, metrics: dict[str, float], console: Console) -> None:
     table = Table(title=f"{title} metrics", show_header=True, header_style="bold")
     table.add_column("metric")

@@ -30,6 +30,22 @@ class DataSpec(_Strict):
     validation: str | None = None
     test_split: float = Field(0.2, ge=0.0, lt=1.0)
     test: str | None = None
+    path: str | None = None  # where a built-in dataset's local copy lies
+    # Files: the label column(s) of a CSV, or the labels .npy beside an inputs .npy.
+    target: str | list[str] | None = None
+    labels: str | None = None
+    features: list[str] | None = None  # CSV columns to use as inputs [default: all but target]
+    text: str | None = None  # CSV column of raw text for a TextVectorization stack
+    # Sequences: windows over a time series (with target), or padded token lists (imdb, reuters).
+    sequence_length: int | None = Field(None, ge=1, le=1_000_000)
+    horizon: int = Field(1, ge=1)
+    num_words: int = Field(10_000, ge=2)
+    # A folder of images in class sub-folders.
+    image_size: list[int] | None = Field(None, min_length=2, max_length=2)
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    # Stream from disk instead of loading (auto: files larger than stream_threshold_mb).
+    stream: bool | Literal["auto"] = "auto"
+    stream_threshold_mb: float = Field(1024, gt=0)
 
 
 class EarlyStopping(_Strict):

@@ -1,8 +1,15 @@
-"""Model building: the config's layer stack as a keras.Sequential, checked layer by layer."""
+"""Model building: the config's layer stack as a keras.Sequential, checked layer by layer.
+
+Tabular data with categorical columns gets a head in front of the stack: one
+named input per column, StringLookup one-hot encoding adapted on the training
+split, all of it saved in the model so that raw rows can be predicted later.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,17 +20,27 @@ from .errors import UserError
 from .tf import keras
 
 
-def build(cfg: Config, input_shape: tuple[int, ...]) -> Any:
+@dataclass
+class Built:
+    model: Any  # what is compiled, trained and saved
+    body: Any  # the config's layer stack
+    head: Any = None  # the tabular encoder in front of it, if any
+
+
+def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32") -> Any:
     """Stack the layers on an Input; a layer that does not fit names its index and class."""
     k = keras()
     k.utils.set_random_seed(cfg.seed)  # weights initialise the same way for the same seed
-    model = k.Sequential(name=_model_name(cfg.name or "model"))
-    model.add(k.Input(shape=input_shape))
+    model = k.Sequential(name=_safe(cfg.name or "model"))
+    model.add(k.Input(shape=input_shape, dtype=dtype))
     shape = (None, *input_shape)
     for i, entry in enumerate(cfg.layers):
         name, _ = keras_names.layer_entry(entry)
         key = f"layers.{i}"
         layer = keras_names.make_layer(entry, key)
+        if i == 0 and dtype == "string" and not _takes_strings(layer):
+            raise UserError("the inputs are raw text: start the stack with a TextVectorization layer, e.g. "
+                            "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
         try:
             model.add(layer)
         except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
@@ -33,18 +50,47 @@ def build(cfg: Config, input_shape: tuple[int, ...]) -> Any:
     return model
 
 
-def _model_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "model"
-
-
-def output_units(model: Any) -> int:
-    return int(np.prod(model.output_shape[1:]))
-
-
-def output_activation(model: Any) -> str:
-    """The activation of the output: an Activation/Softmax layer at the end, or the last layer's own."""
+def _takes_strings(layer: Any) -> bool:
     k = keras()
-    for layer in reversed(model.layers):
+    return isinstance(layer, (k.layers.TextVectorization, k.layers.StringLookup, k.layers.Hashing))
+
+
+def build_for(cfg: Config, data: Any) -> Built:
+    """The model for this data: the plain stack, or a tabular head plus the stack."""
+    if not data.categorical:
+        return Built(model=(body := build(cfg, data.input_shape, data.input_dtype)), body=body)
+    k = keras()
+    inputs, encoded = {}, []
+    for col, values in data.train.x.items():
+        if col in data.categorical:
+            inp = k.Input(shape=(1,), dtype="string", name=_safe(col))
+            lookup = k.layers.StringLookup(output_mode="one_hot", name=f"{_safe(col)}_onehot")
+            lookup.adapt(values)  # the training split's categories only; unseen ones map to OOV
+            data.categorical[col] = [str(v) for v in lookup.get_vocabulary()]
+            encoded.append(lookup(inp))
+        else:
+            inp = k.Input(shape=(1,), dtype="float32", name=_safe(col))
+            encoded.append(inp)
+        inputs[col] = inp
+    features = k.layers.Concatenate(name="features")(encoded)
+    head = k.Model(inputs, features, name="tabular_head")
+    body = build(cfg, (int(features.shape[-1]),))
+    model = k.Model(inputs, body(features), name=_safe(cfg.name or "model"))
+    return Built(model=model, body=body, head=head)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "model"
+
+
+def output_units(body: Any) -> int:
+    return int(np.prod(body.output_shape[1:]))
+
+
+def output_activation(body: Any) -> str:
+    """The activation of the output: a Softmax layer at the end, or the last layer's own."""
+    k = keras()
+    for layer in reversed(body.layers):
         if isinstance(layer, k.layers.Softmax):
             return "softmax"
         act = getattr(layer, "activation", None)
@@ -63,16 +109,19 @@ def loss_name(loss: Any) -> str:
     return getattr(fn, "__name__", None) or getattr(loss, "name", str(loss))
 
 
-def adapt(model: Any, x: np.ndarray, batch_size: int) -> list[str]:
+def adapt(built: Built, x: Any, batch_size: int) -> list[str]:
     """Adapt preprocessing layers (Normalization, TextVectorization, ...) on the training inputs only."""
     k = keras()
+    if built.head is not None:
+        x = built.head.predict(x, batch_size=batch_size, verbose=0)
     adapted = []
-    for i, layer in enumerate(model.layers):
+    layers = built.body.layers
+    for i, layer in enumerate(layers):
         if not hasattr(layer, "adapt"):
             continue
         inputs = x
         if i:  # what reaches this layer: the training inputs through the layers before it
-            inputs = k.Sequential(model.layers[:i]).predict(x, batch_size=batch_size, verbose=0)
+            inputs = k.Sequential(layers[:i]).predict(x, batch_size=batch_size, verbose=0)
         layer.adapt(inputs)
         adapted.append(layer.name)
     return adapted

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, keras_names, runs, tasks
+from . import __version__, keras_names, pipeline, runs, tasks
 from . import data as data_mod
 from . import model as model_mod
 from .config import Config, dump_yaml
@@ -61,9 +61,10 @@ class Prepared:
 def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
     data = data_mod.load(cfg, config_dir)
     input_shape = fit_input_shape(cfg, data)
-    model = model_mod.build(cfg, input_shape)
+    built = model_mod.build_for(cfg, data)
+    model = built.model
     labels = tasks.Labels.of(data.train.y)
-    units = model_mod.output_units(model)
+    units = model_mod.output_units(built.body)
     task = cfg.task or tasks.infer_task(labels, data.regression, units)
     loss_spec = cfg.loss if cfg.loss is not None else tasks.default_loss(task, labels)
     metric_specs = cfg.metrics if cfg.metrics is not None else tasks.default_metrics(task)
@@ -72,9 +73,9 @@ def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
     optimizer = keras_names.optimizer(cfg.optimizer)
     last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
     warnings = list(data.warnings)
-    warnings += tasks.check(task, labels, units, model_mod.output_activation(model),
+    warnings += tasks.check(task, labels, units, model_mod.output_activation(built.body),
                             model_mod.loss_name(loss), last)
-    model_mod.adapt(model, data.train.x, cfg.batch_size)
+    model_mod.adapt(built, pipeline.inputs(data.train, cfg.batch_size), cfg.batch_size)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     cfg = cfg.model_copy(update={"task": task, "loss": loss_spec, "metrics": metric_specs,
                                  "input_shape": list(input_shape),
@@ -85,8 +86,8 @@ def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
 
 def fit_input_shape(cfg: Config, data: data_mod.Data) -> tuple[int, ...]:
     """The data's shape, or the config's where it only regroups the same values (784 <-> 28x28x1)."""
-    shape = tuple(data.train.x.shape[1:])
-    if cfg.input_shape is None or tuple(cfg.input_shape) == shape:
+    shape = data.input_shape
+    if cfg.input_shape is None or data.categorical or tuple(cfg.input_shape) == shape:
         return shape
     want = tuple(cfg.input_shape)
     if math.prod(want) != math.prod(shape):
@@ -94,14 +95,15 @@ def fit_input_shape(cfg: Config, data: data_mod.Data) -> tuple[int, ...]:
                         "input_shape")
     for split in (data.train, data.val, data.test):
         if split is not None:
-            split.x = split.x.reshape((len(split.x), *want))
+            split.x = split.x.reshape((len(split.x), *want))  # a view, also for streamed rows
     return want
 
 
 def _dry_run(model: Any, data: data_mod.Data, cfg: Config) -> None:
     """One test step on two examples: label/output shape clashes surface now, not mid-training."""
     try:
-        logs = model.test_on_batch(data.train.x[:2], data.train.y[:2], return_dict=True)
+        two = pipeline.dataset(data.train.take(slice(0, 2)), 2)
+        logs = model.evaluate(two, verbose=0, return_dict=True)
     except Exception as e:  # noqa: BLE001  (Keras raises many types for a shape clash)
         raise UserError(f"the model's output {model.output_shape} does not fit the labels "
                         f"{data.train.y.shape[1:] or '(scalar)'} with loss {cfg.loss}: "
@@ -151,8 +153,8 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None) -> t
     runs.write_json(run / "metrics.json", meta)
 
     K.utils.set_random_seed(cfg.seed)
-    train_ds = _dataset(data.train, cfg.batch_size, shuffle_seed=cfg.seed if cfg.shuffle else None)
-    val_ds = _dataset(data.val, cfg.batch_size) if data.val else None
+    train_ds = pipeline.dataset(data.train, cfg.batch_size, shuffle_seed=cfg.seed if cfg.shuffle else None)
+    val_ds = pipeline.dataset(data.val, cfg.batch_size) if data.val else None
     history: list[dict[str, float]] = []
     recorder = _Recorder(run, history, meta, reporter, started, math.ceil(len(data.train) / cfg.batch_size))
     callbacks = [recorder]
@@ -188,18 +190,8 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None) -> t
     return run, meta
 
 
-def _dataset(split: data_mod.Split, batch_size: int, shuffle_seed: int | None = None) -> Any:
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    if shuffle_seed is not None:
-        # A fixed seed with reshuffle_each_iteration: a new, reproducible order every epoch.
-        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def evaluate_split(model: Any, split: data_mod.Split, batch_size: int) -> dict[str, float]:
-    logs = model.evaluate(_dataset(split, batch_size), verbose=0, return_dict=True)
+    logs = model.evaluate(pipeline.dataset(split, batch_size), verbose=0, return_dict=True)
     return {name: float(v) for name, v in logs.items()}
 
 

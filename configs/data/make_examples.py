@@ -1,0 +1,85 @@
+"""Writes the example data files next to this script, from data that ships with
+scikit-learn and mlxtend (real) or from a fixed seed (the time series and the
+reviews, marked synthetic). Run: python configs/data/make_examples.py"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def iris() -> None:
+    from sklearn.datasets import load_iris
+
+    b = load_iris()
+    cols = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    lines = [",".join([*cols, "species"])]
+    lines += [",".join([*(f"{v:.1f}" for v in row), b.target_names[t]]) for row, t in zip(b.data, b.target, strict=True)]
+    (HERE / "iris.csv").write_text("\n".join(lines) + "\n")
+
+
+def autompg() -> None:
+    """Real Auto MPG data from mlxtend, with `origin` as a categorical text column."""
+    spec = importlib.util.find_spec("mlxtend")
+    src = Path(spec.submodule_search_locations[0]) / "data" / "data" / "autompg.csv.gz"
+    origin = {"1": "usa", "2": "europe", "3": "japan"}
+    lines = ["cylinders,displacement,horsepower,weight,acceleration,model_year,origin,mpg"]
+    with gzip.open(src, "rt") as f:
+        for row in f:
+            c = row.strip().split(",")
+            lines.append(",".join([*c[:6], origin[c[6]], c[8]]))
+    (HERE / "autompg.csv").write_text("\n".join(lines) + "\n")
+
+
+def temperature() -> None:
+    """Synthetic: three years of daily temperature and humidity with seasons and noise."""
+    rng = np.random.default_rng(0)
+    days = np.arange(3 * 365)
+    temp = 12 + 9 * np.sin(2 * np.pi * (days - 110) / 365) + np.cumsum(rng.normal(0, 0.3, len(days))) * 0.2
+    temp += rng.normal(0, 1.5, len(days))
+    humidity = np.clip(70 - 1.2 * (temp - 12) + rng.normal(0, 5, len(days)), 20, 100)
+    lines = ["day,temp,humidity"] + [f"{d},{t:.2f},{h:.1f}" for d, t, h in zip(days, temp, humidity, strict=True)]
+    (HERE / "temperature.csv").write_text("\n".join(lines) + "\n")
+
+
+def reviews() -> None:
+    """Synthetic: short film reviews from templates, labelled positive or negative."""
+    rng = np.random.default_rng(1)
+    pos = ["wonderful", "moving", "brilliant", "funny", "gripping", "beautiful", "superb", "charming"]
+    neg = ["boring", "dull", "awful", "clumsy", "tedious", "predictable", "weak", "messy"]
+    subjects = ["the plot", "the acting", "the ending", "the script", "the music", "this film", "the cast"]
+    fillers = ["honestly", "overall", "I thought", "to be fair", "sadly", "really", "quite"]
+    lines = ["review,sentiment"]
+    for i in range(600):
+        label = "positive" if i % 2 else "negative"
+        words = pos if label == "positive" else neg
+        other = neg if label == "positive" else pos
+        parts = [f"{rng.choice(subjects)} was {rng.choice(fillers)} {rng.choice(words)}"]
+        parts.append(f"{rng.choice(subjects)} felt {rng.choice(words)}")
+        if rng.random() < 0.3:  # a dissenting remark, so the task is not trivial
+            parts.append(f"though {rng.choice(subjects)} was {rng.choice(other)}")
+        lines.append(f'"{", ".join(parts)}",{label}')
+    (HERE / "reviews.csv").write_text("\n".join(lines) + "\n")
+
+
+def digit_images() -> None:
+    """Real: scikit-learn's 1,797 handwritten 8x8 digits as PNG files in class folders."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    b = load_digits()
+    root = HERE / "digits_png"
+    for i, (img, t) in enumerate(zip(b.images, b.target, strict=True)):
+        folder = root / str(t)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * 255 / 16).astype("uint8"), mode="L").save(folder / f"{i:04d}.png")
+
+
+if __name__ == "__main__":
+    for make in (iris, autompg, temperature, reviews, digit_images):
+        make()

@@ -1,0 +1,69 @@
+"""The one tf.data input pipeline: in-memory arrays or memory-mapped files, batched and prefetched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .data import Split, scale
+from .data.stream import CsvRows
+
+SHUFFLE_BUFFER = 10_000  # rows held for shuffling a streamed CSV
+
+
+def dataset(split: Split, batch_size: int, shuffle_seed: int | None = None) -> Any:
+    """Batches of (x, y); with a seed, a new reproducible order every epoch."""
+    import tensorflow as tf
+
+    if isinstance(split.x, CsvRows):
+        return _csv(split, batch_size, shuffle_seed)
+    if split.streamed:
+        return _streamed(split, batch_size, shuffle_seed)
+    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def inputs(split: Split, batch_size: int) -> Any:
+    """Only the inputs, batched, for adapting preprocessing layers (strings and memory maps included)."""
+    return dataset(split, batch_size).map(lambda x, y: x)
+
+
+def _streamed(split: Split, batch_size: int, shuffle_seed: int | None) -> Any:
+    """Read one batch-sized block of the file at a time, so memory stays flat.
+
+    Shuffling permutes the blocks (seeded, new order every epoch), not the rows
+    inside a block: the price of never holding the file in memory.
+    """
+    import tensorflow as tf
+
+    x, y, n = split.x, np.asarray(split.y), len(split)
+    starts = np.arange(0, n, batch_size, dtype="int64")
+    ydtype = tf.as_dtype(y.dtype)
+
+    def read(start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = int(start)
+        return scale(x.read(s, s + batch_size)), y[s:s + batch_size]
+
+    def load(start: Any) -> tuple[Any, Any]:
+        bx, by = tf.numpy_function(read, [start], [tf.float32, ydtype], stateful=False)
+        bx.set_shape((None, *x.shape[1:]))
+        by.set_shape((None, *y.shape[1:]))
+        return bx, by
+
+    ds = tf.data.Dataset.from_tensor_slices(starts)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(starts), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _csv(split: Split, batch_size: int, shuffle_seed: int | None) -> Any:
+    """Stream CSV rows; shuffling uses a bounded buffer so memory does not grow with the file."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.zip((split.x.dataset(), tf.data.Dataset.from_tensor_slices(split.y)))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(min(len(split), SHUFFLE_BUFFER), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
