@@ -46,6 +46,38 @@ class DataSpec(_Strict):
     # Stream from disk instead of loading (auto: files larger than stream_threshold_mb).
     stream: bool | Literal["auto"] = "auto"
     stream_threshold_mb: float = Field(1024, gt=0)
+    # The inputs are also the targets: autoencoders (an n-D matrix output).
+    reconstruct: bool = False
+
+
+class Augmentation(_Strict):
+    """Keras' ImageDataGenerator vocabulary, mapped onto preprocessing layers (see augment.py)."""
+
+    rotation_range: float = Field(0.0, ge=0, le=360)  # degrees
+    width_shift_range: float = Field(0.0, ge=0, lt=1)  # fraction of the width
+    height_shift_range: float = Field(0.0, ge=0, lt=1)
+    zoom_range: float | list[float] = 0.0  # z for [1 - z, 1 + z], or [lower, upper]
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    brightness_range: list[float] | None = Field(None, min_length=2, max_length=2)
+    featurewise_center: bool = False
+    featurewise_std_normalization: bool = False
+    fill_mode: Literal["reflect", "wrap", "constant", "nearest"] = "nearest"
+
+    @field_validator("zoom_range")
+    @classmethod
+    def _zoom(cls, v: float | list[float]) -> float | list[float]:
+        lo, hi = (1 - v, 1 + v) if isinstance(v, (int, float)) else (tuple(v) if len(v) == 2 else (0, 0))
+        if lo <= 0 or hi < lo:
+            raise ValueError("must be a number in [0, 1) or [lower, upper] with 0 < lower <= upper")
+        return v
+
+    @field_validator("brightness_range")
+    @classmethod
+    def _brightness(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not 0 <= v[0] <= v[1]:
+            raise ValueError("must be [lower, upper] with 0 <= lower <= upper, e.g. [0.8, 1.2]")
+        return v
 
 
 class EarlyStopping(_Strict):
@@ -65,6 +97,7 @@ class Config(_Strict):
     task: Literal["classification", "binary", "multilabel", "regression"] | None = None
     data: DataSpec
     input_shape: list[int] | None = None
+    augmentation: Augmentation | None = None
     layers: list[NamedSpec] = Field(min_length=1)
     loss: NamedSpec | None = None
     optimizer: NamedSpec = "adam"
@@ -73,6 +106,7 @@ class Config(_Strict):
     epochs: int = Field(10, ge=1, le=100_000)
     shuffle: bool = True
     early_stopping: EarlyStopping | None = None
+    class_weight: dict[int, float] | Literal["balanced"] | None = None
 
     @field_validator("input_shape")
     @classmethod

@@ -26,26 +26,33 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 
 def layer_names() -> list[str]:
     layers = keras().layers
-    return sorted(
-        n
-        for n in dir(layers)
-        if not n.startswith("_")
-        and n not in FORBIDDEN_LAYERS
-        and isinstance(getattr(layers, n), type)
-        and issubclass(getattr(layers, n), layers.Layer)
-    )
+    names = [n for n in dir(layers)
+             if not n.startswith("_") and n not in FORBIDDEN_LAYERS
+             and isinstance(getattr(layers, n), type) and issubclass(getattr(layers, n), layers.Layer)]
+    return sorted([*names, *_custom(), *application_names()])
+
+
+def _custom() -> dict[str, type]:
+    from .layers import CUSTOM
+
+    return CUSTOM
+
+
+def application_names() -> list[str]:
+    apps = keras().applications
+    return sorted(n for n in dir(apps) if n[:1].isupper() and callable(getattr(apps, n)))
 
 
 def layer_class(name: str, key: str) -> type:
     k = keras()
     if name in FORBIDDEN_LAYERS:
         raise UserError(f"layer {name!r} is not allowed: configs are data and may not carry code", key)
-    cls = getattr(k.layers, name, None)
+    cls = getattr(k.layers, name, None) or _custom().get(name)
     if isinstance(cls, type) and issubclass(cls, k.layers.Layer):
         return cls
     raise UserError(
-        f"unknown layer {name!r}{did_you_mean(name, layer_names())}; "
-        "any keras.layers class name is allowed (see https://keras.io/api/layers/)",
+        f"unknown layer {name!r}{did_you_mean(name, layer_names())}; any keras.layers class, "
+        "Keras Application (VGG16, MobileNetV2, ...) or Maxout is allowed",
         key,
     )
 
@@ -63,8 +70,22 @@ def make_layer(entry: NamedSpec, key: str) -> Any:
     name, value = layer_entry(entry)
     cls = layer_class(name, key)
     key = f"{key}.{name}"
-    args, kwargs = ([], value) if isinstance(value, dict) else ([] if value is None else [value], {})
+    args, kwargs = ([], dict(value)) if isinstance(value, dict) else ([] if value is None else [value], {})
+    for arg, v in kwargs.items():
+        if arg in ("layer", "backward_layer") and isinstance(v, (str, dict)):
+            kwargs[arg] = make_layer(v, f"{key}.{arg}")  # Bidirectional: {layer: {LSTM: 16}}
+        elif arg.endswith(("_regularizer", "_initializer", "_constraint")) and isinstance(v, dict):
+            kwargs[arg] = _keras_object(arg, v, f"{key}.{arg}")
     return construct(cls, args, kwargs, key)
+
+
+def _keras_object(arg: str, spec: dict[str, Any], key: str) -> Any:
+    """`kernel_regularizer: {name: l2, l2: 0.01}` -> keras.regularizers.L2(l2=0.01)."""
+    k = keras()
+    module = {"_regularizer": k.regularizers, "_initializer": k.initializers,
+              "_constraint": k.constraints}[next(s for s in ("_regularizer", "_initializer", "_constraint")
+                                                   if arg.endswith(s))]
+    return _resolve(module, arg.rsplit("_", 1)[1], spec, key, keep_string=False)
 
 
 def construct(cls: type, args: list[Any], kwargs: dict[str, Any], key: str) -> Any:
@@ -126,7 +147,7 @@ def _class_for(module: Any, fn_name: str) -> type | None:
     return None
 
 
-def _resolve(module: Any, kind: str, spec: NamedSpec, key: str) -> Any:
+def _resolve(module: Any, kind: str, spec: NamedSpec, key: str, keep_string: bool = True) -> Any:
     name, kwargs = named_spec(spec, key)
     try:
         obj = module.get(name)
@@ -135,10 +156,12 @@ def _resolve(module: Any, kind: str, spec: NamedSpec, key: str) -> Any:
     if obj is None:
         raise UserError(f"unknown {kind} {name!r}{did_you_mean(name, _public(module))}; "
                         f"any keras.{module.__name__.rsplit('.', 1)[-1]} name is allowed", key)
-    if not kwargs:
+    if not kwargs and keep_string:
         return name  # Keras resolves the string itself (and picks the right accuracy)
     cls = type(obj) if not inspect.isfunction(obj) else _class_for(module, obj.__name__)
     if cls is None:
+        if not kwargs:
+            return obj
         raise UserError(f"{kind} {name!r} takes no arguments", key)
     return construct(cls, [], kwargs, key)
 
@@ -164,4 +187,19 @@ def optimizer(spec: NamedSpec) -> Any:
                        if isinstance(getattr(k.optimizers, n), type) and n.lower() not in skip)
         raise UserError(f"unknown optimizer {name!r}{did_you_mean(name, names)}; "
                         f"allowed: {', '.join(names)}", "optimizer") from None
+    lr = kwargs.get("learning_rate")
+    if isinstance(lr, (dict, str)):
+        kwargs["learning_rate"] = schedule(lr, "optimizer.learning_rate")
     return construct(type(obj), [], kwargs, "optimizer")
+
+
+def schedule(spec: NamedSpec, key: str) -> Any:
+    """A learning-rate schedule by its keras.optimizers.schedules name, e.g. ExponentialDecay."""
+    schedules = keras().optimizers.schedules
+    name, kwargs = named_spec(spec, key)
+    names = [n for n in _public(schedules) if n[:1].isupper() and n != "LearningRateSchedule"]
+    cls = getattr(schedules, name, None)
+    if name not in names or not isinstance(cls, type):
+        raise UserError(f"unknown learning-rate schedule {name!r}{did_you_mean(name, names)}; "
+                        f"allowed: {', '.join(names)}", key)
+    return construct(cls, [], kwargs, key)

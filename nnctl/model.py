@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import keras_names
+from . import applications, augment, keras_names
 from .config import Config
 from .errors import UserError
 from .tf import keras
@@ -27,26 +27,33 @@ class Built:
     head: Any = None  # the tabular encoder in front of it, if any
 
 
-def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32") -> Any:
+def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", train_x: Any = None) -> Any:
     """Stack the layers on an Input; a layer that does not fit names its index and class."""
     k = keras()
     k.utils.set_random_seed(cfg.seed)  # weights initialise the same way for the same seed
     model = k.Sequential(name=_safe(cfg.name or "model"))
     model.add(k.Input(shape=input_shape, dtype=dtype))
     shape = (None, *input_shape)
+    if cfg.augmentation is not None:
+        for layer in augment.layers(cfg.augmentation, shape, cfg.seed, train_x):
+            model.add(layer)
     for i, entry in enumerate(cfg.layers):
-        name, _ = keras_names.layer_entry(entry)
+        name, value = keras_names.layer_entry(entry)
         key = f"layers.{i}"
-        layer = keras_names.make_layer(entry, key)
-        if i == 0 and dtype == "string" and not _takes_strings(layer):
+        if applications.is_application(name):
+            new = applications.layers(name, value, shape, f"{key}.{name}")
+        else:
+            new = [keras_names.make_layer(entry, key)]
+        if i == 0 and dtype == "string" and not _takes_strings(new[0]):
             raise UserError("the inputs are raw text: start the stack with a TextVectorization layer, e.g. "
                             "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
-        try:
-            model.add(layer)
-        except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
-            raise UserError(f"{name} does not fit its input of shape {shape}: "
-                            f"{keras_names.one_line(e)}", f"{key}.{name}") from None
-        shape = model.output_shape
+        for layer in new:
+            try:
+                model.add(layer)
+            except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
+                raise UserError(f"{name} does not fit its input of shape {shape}: "
+                                f"{keras_names.one_line(e)}", f"{key}.{name}") from None
+            shape = model.output_shape
     return model
 
 
@@ -58,7 +65,8 @@ def _takes_strings(layer: Any) -> bool:
 def build_for(cfg: Config, data: Any) -> Built:
     """The model for this data: the plain stack, or a tabular head plus the stack."""
     if not data.categorical:
-        return Built(model=(body := build(cfg, data.input_shape, data.input_dtype)), body=body)
+        body = build(cfg, data.input_shape, data.input_dtype, data.train.x)
+        return Built(model=body, body=body)
     k = keras()
     inputs, encoded = {}, []
     for col, values in data.train.x.items():

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from . import __version__, keras_names, pipeline, runs, tasks
 from . import data as data_mod
 from . import model as model_mod
@@ -75,6 +77,8 @@ def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
     warnings = list(data.warnings)
     warnings += tasks.check(task, labels, units, model_mod.output_activation(built.body),
                             model_mod.loss_name(loss), last)
+    if cfg.class_weight is not None and task not in ("classification", "binary"):
+        raise UserError(f"class_weight weighs single-label classes; this is a {task} task", "class_weight")
     model_mod.adapt(built, pipeline.inputs(data.train, cfg.batch_size), cfg.batch_size)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     cfg = cfg.model_copy(update={"task": task, "loss": loss_spec, "metrics": metric_specs,
@@ -166,6 +170,7 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None) -> t
     reporter.start(cfg.epochs, recorder.steps)
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+                  class_weight=class_weights(cfg, data.train.y),
                   shuffle=False, verbose=0)  # shuffled in tf.data
     except KeyboardInterrupt:
         _finish(run, meta, started, "interrupted", reason="interrupted by the user")
@@ -188,6 +193,14 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None) -> t
     _save_model(model, run / "model.keras")
     _finish(run, meta, started, "completed")
     return run, meta
+
+
+def class_weights(cfg: Config, y: np.ndarray) -> dict[int, float] | None:
+    """The config's weights, or "balanced": n / (classes * count) as in scikit-learn."""
+    if cfg.class_weight != "balanced":
+        return cfg.class_weight
+    counts = np.bincount(np.asarray(y).astype("int64").ravel())
+    return {c: float(len(y) / (len(counts) * n)) for c, n in enumerate(counts) if n}
 
 
 def evaluate_split(model: Any, split: data_mod.Split, batch_size: int) -> dict[str, float]:

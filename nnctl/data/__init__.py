@@ -121,6 +121,13 @@ def load(cfg: Config, config_dir: Path | None = None) -> Data:
     """Load cfg.data and split it: test (unless the source has its own), then validation."""
     spec = cfg.data
     loaded = load_source(spec, config_dir)
+    if spec.reconstruct:
+        if isinstance(loaded.x, (dict, NpyRows, CsvRows)) or loaded.input_dtype != "float32":
+            raise UserError("reconstruct needs numeric arrays in memory (not text, CSV columns or streamed "
+                            "files)", "data.reconstruct")
+        loaded.y, loaded.regression, loaded.class_names = loaded.x, True, None
+        if loaded.test is not None:
+            loaded.test = Split(loaded.test.x, loaded.test.x)
     whole = Split(loaded.x, loaded.y)
     if len(whole) == 0:
         raise UserError(f"{loaded.source}: no examples", "data.source")
