@@ -67,13 +67,12 @@ def layers(name: str, value: Any, shape: tuple, key: str) -> list[Any]:
         with contextlib.redirect_stdout(io.StringIO()):
             app = construct(getattr(k.applications, name), [], {"input_shape": (h, w, channels), **kwargs}, key)
     except UserError as e:
-        if weights == "imagenet" and ("fetch" in str(e).lower() or "download" in str(e).lower()
-                                      or "url" in str(e).lower()):
-            raise UserError(f"{name} with weights: imagenet needs the network (or the weights file in "
-                            "~/.keras/models); use weights: null to train from scratch, or weights: PATH "
-                            "to a local .h5/.weights.h5 file", f"{key}.weights") from None
         raise UserError(f"{one_line(e)}; set input_size: [HEIGHT, WIDTH] if the images are too small "
                         f"for {name}", key) from None
+    except Exception as e:  # noqa: BLE001  (Keras raises a bare Exception when a download fails)
+        raise UserError(f"{name} with weights: imagenet needs the network or the weights file in "
+                        f"~/.keras/models ({one_line(e)[:160]}); use weights: null to train from scratch, "
+                        "or weights: PATH for a local weights file", f"{key}.weights") from None
     app.trainable = bool(own.get("trainable", True))
     start = own.get("fine_tune_from")
     if start is not None:

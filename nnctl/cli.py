@@ -49,6 +49,14 @@ def handled() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted", style="red")
         raise typer.Exit(130) from None
+    except Exception as e:  # noqa: BLE001  (a bug in nnctl: one line, the traceback on request)
+        from . import tf
+
+        if tf.VERBOSE:
+            raise
+        err.print(f"error: internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
+                  "run with --verbose for the traceback", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _version(value: bool) -> None:
@@ -67,6 +75,11 @@ def main(
     from . import tf
 
     tf.VERBOSE = verbose
+    if not verbose:
+        import warnings
+
+        # Keras' Python warnings speak of its internals; nnctl reports what matters in its own words.
+        warnings.simplefilter("ignore")
 
 
 def _runs_dir(value: Path | None) -> Path:

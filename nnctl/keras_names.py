@@ -103,20 +103,28 @@ def construct(cls: type, args: list[Any], kwargs: dict[str, Any], key: str) -> A
         raise UserError(f"{cls.__name__}{_show_args(args, kwargs)}: {one_line(e)}", key) from None
 
 
-def _init_params(cls: type) -> set[str] | None:
-    """Named parameters of __init__, or None where **kwargs accepts anything useful."""
-    sig = inspect.signature(cls.__init__)
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    named = {n for n, p in sig.parameters.items()
-             if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    if var_kw:
-        # Layers forward **kwargs to Layer.__init__: those are allowed too.
-        base = keras().layers.Layer
-        if issubclass(cls, base):
-            named |= set(inspect.signature(base.__init__).parameters) - {"self", "kwargs"}
-            named |= {"input_shape", "batch_input_shape", "batch_size", "input_dim"}
-        else:
+def _init_params(cls: Any) -> set[str] | None:
+    """Named parameters of a factory function, or of __init__ along the class's bases.
+
+    Keras classes forward **kwargs to their bases (Dense -> Layer, SGD -> Optimizer),
+    so the bases' parameters are allowed too. None means "cannot tell": allow anything.
+    """
+    if not isinstance(cls, type):
+        sig = inspect.signature(cls)
+        if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
             return None
+        return {n for n, p in sig.parameters.items() if p.kind is not p.VAR_POSITIONAL}
+    named: set[str] = set()
+    for base in cls.__mro__:
+        init = base.__dict__.get("__init__")
+        if init is None or base is object:
+            continue
+        params = inspect.signature(init).parameters
+        named |= {n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    if issubclass(cls, keras().layers.Layer):
+        named |= {"input_shape", "batch_input_shape", "batch_size", "input_dim", "weights"}
     return named
 
 

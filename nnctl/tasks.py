@@ -62,8 +62,8 @@ def default_loss(task: str, labels: Labels) -> str:
 def default_metrics(task: str) -> list[str]:
     return {
         "classification": ["accuracy"],
-        "binary": ["accuracy", "AUC", "Precision", "Recall"],
-        "multilabel": ["binary_accuracy", "AUC", "Precision", "Recall"],
+        "binary": ["accuracy", "auc", "precision", "recall"],
+        "multilabel": ["binary_accuracy", "auc", "precision", "recall"],
         "regression": ["mae", "RootMeanSquaredError"],
     }[task]
 
@@ -133,7 +133,9 @@ def check(task: str, labels: Labels, units: int, activation: str, loss: str, las
         if activation == "sigmoid" and (labels.low < 0 or labels.high > 1):
             fail(f"sigmoid output can only reach 0..1 but the targets span {labels.low:g}..{labels.high:g}; "
                  "remove the activation (linear output) or scale the targets")
-        if loss in CROSS_ENTROPIES:
+        bounded = labels.low >= 0 and labels.high <= 1
+        if loss in CROSS_ENTROPIES and not (loss == "binary_crossentropy" and bounded):
+            # binary_crossentropy on targets in [0, 1] (pixels of an autoencoder) is legal.
             fail(f"{loss} is for classification; use loss: mean_squared_error (or mae) for regression", "loss")
         if activation == "relu" and labels.low < 0:
             warnings.append(f"{last_key}: relu output cannot be negative but some targets are")

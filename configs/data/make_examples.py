@@ -67,6 +67,16 @@ def reviews() -> None:
     (HERE / "reviews.csv").write_text("\n".join(lines) + "\n")
 
 
+def multilabel() -> None:
+    """Synthetic: scikit-learn's make_multilabel_classification, 600 rows, 12 features, 5 tags."""
+    from sklearn.datasets import make_multilabel_classification
+
+    x, y = make_multilabel_classification(n_samples=600, n_features=12, n_classes=5, n_labels=2, random_state=0)
+    cols = [f"f{i}" for i in range(12)] + [f"tag_{t}" for t in "abcde"]
+    lines = [",".join(cols)] + [",".join(str(int(v)) for v in [*a, *b]) for a, b in zip(x, y, strict=True)]
+    (HERE / "multilabel.csv").write_text("\n".join(lines) + "\n")
+
+
 def digit_images() -> None:
     """Real: scikit-learn's 1,797 handwritten 8x8 digits as PNG files in class folders."""
     from PIL import Image
@@ -81,5 +91,5 @@ def digit_images() -> None:
 
 
 if __name__ == "__main__":
-    for make in (iris, autompg, temperature, reviews, digit_images):
+    for make in (iris, autompg, temperature, reviews, multilabel, digit_images):
         make()
