@@ -1,4 +1,4 @@
-"""Rows of a .npy file read on demand with pread: never mapped, never loaded whole.
+"""Rows of large files read on demand: .npy blocks with pread, CSV rows through tf.data.
 
 A memory map would do the reading too, but every page it touches stays in the
 process's resident set, so peak memory would grow with the file. Reading a
@@ -14,8 +14,36 @@ from typing import Any
 import numpy as np
 
 
-class NpyRows:
-    """A row range of a C-ordered .npy file, sliceable like an array along axis 0."""
+class RowRange:
+    """Rows start..stop of a file, sliceable like an array along axis 0 (contiguous slices only)."""
+
+    start: int
+    stop: int
+    row_shape: tuple[int, ...]
+
+    def _range(self, start: int, stop: int) -> Any:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.row_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.row_shape)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, idx: Any) -> Any:
+        if not isinstance(idx, slice) or idx.step not in (None, 1):
+            raise TypeError("streamed rows take contiguous slices only")
+        a, b, _ = idx.indices(len(self))
+        return self._range(self.start + a, self.start + max(a, b))
+
+
+class NpyRows(RowRange):
+    """A row range of a C-ordered .npy file."""
 
     def __init__(self, path: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...],
                  start: int = 0, stop: int | None = None) -> None:
@@ -34,29 +62,13 @@ class NpyRows:
         del m
         return rows
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), *self.row_shape)
-
-    @property
-    def ndim(self) -> int:
-        return 1 + len(self.row_shape)
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    def __getitem__(self, idx: Any) -> NpyRows:
-        if not isinstance(idx, slice) or idx.step not in (None, 1):
-            raise TypeError("streamed rows take contiguous slices only")
-        a, b, _ = idx.indices(len(self))
-        return NpyRows(self.path, self.offset, self.dtype, (self.total, *self.row_shape),
-                       self.start + a, self.start + max(a, b))
+    def _range(self, start: int, stop: int) -> NpyRows:
+        return NpyRows(self.path, self.offset, self.dtype, (self.total, *self.row_shape), start, stop)
 
     def reshape(self, shape: tuple[int, ...]) -> NpyRows:
         if int(np.prod(shape[1:])) * self.dtype.itemsize != self.row_bytes:
             raise ValueError(f"cannot reshape rows of {self.row_shape} into {shape[1:]}")
-        rows = NpyRows(self.path, self.offset, self.dtype, (self.total, *shape[1:]), self.start, self.stop)
-        return rows
+        return NpyRows(self.path, self.offset, self.dtype, (self.total, *shape[1:]), self.start, self.stop)
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Rows a..b of this range, as a fresh array."""
@@ -73,30 +85,16 @@ class NpyRows:
         return f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{self.start}:{self.stop}:{self.row_shape}"
 
 
-class CsvRows:
+class CsvRows(RowRange):
     """A row range of the numeric feature columns of a CSV file, read by tf.data as it goes."""
 
     def __init__(self, path: Path, columns: list[str], features: list[str], start: int, stop: int,
                  sep: str = ",") -> None:
         self.path, self.columns, self.features, self.sep = Path(path), columns, features, sep
-        self.start, self.stop = start, stop
+        self.start, self.stop, self.row_shape = start, stop, (len(features),)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), len(self.features))
-
-    @property
-    def ndim(self) -> int:
-        return 2
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    def __getitem__(self, idx: Any) -> CsvRows:
-        if not isinstance(idx, slice) or idx.step not in (None, 1):
-            raise TypeError("streamed rows take contiguous slices only")
-        a, b, _ = idx.indices(len(self))
-        return CsvRows(self.path, self.columns, self.features, self.start + a, self.start + max(a, b), self.sep)
+    def _range(self, start: int, stop: int) -> CsvRows:
+        return CsvRows(self.path, self.columns, self.features, start, stop, self.sep)
 
     def reshape(self, shape: tuple[int, ...]) -> CsvRows:
         if tuple(shape[1:]) != (len(self.features),):
