@@ -112,7 +112,7 @@ def train(
 
         prep = core.prepare(cfg, config.parent)
         _warn(prep.warnings)
-        err.print(f"training {prep.cfg.name}: {prep.data.info()['sizes']} examples, "
+        err.print(f"training {prep.cfg.name}: {prep.data.sizes()} examples, "
                   f"{prep.cfg.epochs} epochs", highlight=False)
         run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err))
         _print_metrics("test", meta["test"], err)
@@ -136,7 +136,7 @@ def validate(
 
         prep = core.prepare(cfg, config.parent)
         _warn(prep.warnings)
-        sizes = prep.data.info()["sizes"]
+        sizes = prep.data.sizes()
         out.print(f"{config}: ok ({prep.cfg.task}, {len(prep.cfg.layers)} layers, "
                   f"{prep.model.count_params():,} parameters, data {sizes})", highlight=False)
 

@@ -103,13 +103,17 @@ class Data:
             return (len(self.train.x),)
         return tuple(self.train.x.shape[1:])
 
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val) if self.val else 0, "test": len(self.test)}
+
     def info(self) -> dict[str, Any]:
+        """What metrics.json records about the data; hashes every split, so call it once."""
         splits = {"train": self.train, "val": self.val, "test": self.test}
         return {
             "name": self.name,
             "source": self.source,
             "fallback": self.fallback,
-            "sizes": {k: len(s) if s is not None else 0 for k, s in splits.items()},
+            "sizes": self.sizes(),
             "fingerprints": {k: s.fingerprint() for k, s in splits.items() if s is not None},
             "input_shape": list(self.input_shape),
             "class_names": self.class_names,
