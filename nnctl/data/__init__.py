@@ -28,10 +28,6 @@ def take(x: X, idx: Any) -> X:
     return x[idx]
 
 
-def rows(x: X) -> int:
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-
-
 @dataclass
 class Split:
     x: X
@@ -250,3 +246,10 @@ def encode_with(y: np.ndarray, names: list[str] | None, key: str) -> np.ndarray:
     if unknown:
         raise UserError(f"labels {unknown[:5]} are not among the training classes {names}", key)
     return np.asarray([index[v] for v in values], dtype="int64")
+
+
+def should_stream(path: Path, spec: DataSpec) -> bool:
+    """stream: true/false as set; auto streams files larger than stream_threshold_mb."""
+    if spec.stream == "auto":
+        return path.stat().st_size > spec.stream_threshold_mb * 2**20
+    return bool(spec.stream)

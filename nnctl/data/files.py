@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import DataSpec
 from ..errors import UserError
-from . import Loaded, Split, encode_labels, encode_with, scale
+from . import Loaded, Split, encode_labels, encode_with, scale, should_stream
 from .paths import resolve_path
 from .stream import NpyRows
 
@@ -76,16 +76,11 @@ def _same_length(a: Any, na: int, b: Any, nb: int, where: Any = None) -> None:
         raise UserError(f"{prefix}{a} has {na} rows but {b} has {nb}", "data")
 
 
-def _stream(path: Path, spec: DataSpec) -> bool:
-    if spec.stream == "auto":
-        return path.stat().st_size > spec.stream_threshold_mb * 2**20
-    return bool(spec.stream)
-
 
 def _read_npy(path: Path, spec: DataSpec, key: str, labels: bool = False) -> Any:
     """An in-memory array, or (inputs of a large file, or stream: true) rows read on demand."""
     try:
-        if not labels and _stream(path, spec):
+        if not labels and should_stream(path, spec):
             return NpyRows.open(path)
         return np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001

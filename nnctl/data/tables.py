@@ -9,14 +9,14 @@ import numpy as np
 
 from ..config import DataSpec
 from ..errors import UserError
-from . import Loaded, encode_labels
+from . import Loaded, encode_labels, should_stream
 from .stream import CsvRows
 
 LIST_SEPARATORS = ("|", ";")
 
 
 def load(path: Path, spec: DataSpec, key: str) -> Loaded:
-    if spec.sequence_length is None and spec.text is None and _stream(path, spec):
+    if spec.sequence_length is None and spec.text is None and should_stream(path, spec):
         return _streamed(path, spec, key)
     df = _read(path, key)
     targets = _targets(spec, list(df.columns), path, key)
@@ -139,11 +139,6 @@ def _windows(df, spec: DataSpec, targets: list[str], path: Path, key: str) -> Lo
     return Loaded(x=np.ascontiguousarray(windows), y=y[:, 0] if y.shape[1] == 1 else y, name=path.stem,
                   source=str(path), regression=True, chronological=True)
 
-
-def _stream(path: Path, spec: DataSpec) -> bool:
-    if spec.stream == "auto":
-        return path.stat().st_size > spec.stream_threshold_mb * 2**20
-    return bool(spec.stream)
 
 
 def _streamed(path: Path, spec: DataSpec, key: str) -> Loaded:
