@@ -95,26 +95,38 @@ def _warn(messages: list[str]) -> None:
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="The experiment's YAML config.")],
+    config: Annotated[
+        Optional[Path], typer.Argument(help="The experiment's YAML config [default with --resume: the run's].")
+    ] = None,
     set_: SetOpt = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Shorthand for --set epochs=N.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Run-name prefix [default: the config's name].")] = None,
     runs_dir: RunsDirOpt = None,
+    resume: Annotated[
+        Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue this run from its last epoch.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
     """Validate, build, train and test a model; print the run folder's path last."""
     with handled():
+        from . import runs
         from .config import load_config
+        from .errors import UserError
 
-        cfg = load_config(config, set_)
+        run = runs.resolve_run(str(resume), _runs_dir(runs_dir)) if resume else None
+        source = config or (run / "config.yaml" if run else None)
+        if source is None:
+            raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run")
+        cfg = load_config(source, [*(set_ or []), *([f"epochs={epochs}"] if epochs else [])])
         if name is not None:
             cfg.name = name
         from . import train as core
 
-        prep = core.prepare(cfg, config.parent)
+        prep = core.prepare(cfg, source.parent)
         _warn(prep.warnings)
-        err.print(f"training {prep.cfg.name}: {prep.data.sizes()} examples, "
-                  f"{prep.cfg.epochs} epochs", highlight=False)
-        run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err))
+        doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
+        err.print(f"{doing}: {prep.data.sizes()} examples, {prep.cfg.epochs} epochs", highlight=False)
+        run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err), resume=run)
         _print_metrics("test", meta["test"], err)
         if as_json:
             out.print_json(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"],
@@ -188,6 +200,49 @@ def evaluate(
             out.print(f"run: {run}  data: {result['data']['name']} ({result['data']['test_size']} test examples)",
                       highlight=False)
             _print_metrics("test", result["test"], out)
+
+
+@app.command("runs")
+def runs_(
+    runs_dir: Annotated[
+        Optional[Path], typer.Argument(help="Folder of run folders [default: runs, or $NNCTL_RUNS_DIR].")
+    ] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", metavar="METRIC", help="Best first by this metric.")] = None,
+    filter_: Annotated[
+        Optional[list[str]], typer.Option("--filter", metavar="KEY=VALUE", help="Only matching runs; repeatable.")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """One row per run: status, date, duration, the config values that differ, val and test metrics."""
+    with handled():
+        from . import leaderboard
+
+        rows = leaderboard.select(leaderboard.collect(_runs_dir(runs_dir)), filter_ or [])
+        if sort:
+            rows = leaderboard.order(rows, sort)
+        if as_json:
+            out.print_json(json.dumps(leaderboard.as_records(rows)))
+        elif as_csv:
+            sys.stdout.write(leaderboard.as_csv(rows))
+        else:
+            columns, cells = leaderboard.table(rows)
+            table = Table(show_header=True, header_style="bold")
+            for col in columns:
+                table.add_column(col, overflow="fold")
+            for row in cells:
+                table.add_row(*(_cell(v) for v in row))
+            out.print(table)
+
+
+def _cell(value: object) -> str:
+    from .reports import fmt
+
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return fmt(value)
+    return str(value)
 
 
 @app.command()

@@ -272,3 +272,26 @@ def _allowed_keys(loc: list[str]) -> list[str]:
 
 def dump_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to leaf values, in `--set` spelling: {"optimizer.learning_rate": 0.01, "layers.0.Dense.units": 8}."""
+    if isinstance(data, dict) and data:
+        items = data.items()
+    elif isinstance(data, list) and data:
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two configs."""
+    fa, fb = flatten(a), flatten(b)
+    return [k for k in dict.fromkeys([*fa, *fb]) if fa.get(k, _MISSING) != fb.get(k, _MISSING)]
+
+
+_MISSING = object()

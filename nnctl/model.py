@@ -88,7 +88,8 @@ def build_for(cfg: Config, data: Any) -> Built:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "model"
+    """A Keras/TensorFlow name: TF scope names must start with a letter or digit."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name).lstrip("_-") or "model"
 
 
 def output_units(body: Any) -> int:

@@ -14,3 +14,11 @@ def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) 
     parts += [f"{k} {fmt(v)}" for k, v in logs.items() if k != "learning_rate"]
     parts.append(f"{seconds:.1f}s")
     return "  ".join(parts)
+
+
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Keras' "auto" mode, by name: accuracy-like metrics rise, losses and errors fall."""
+    return any(w in metric for w in _HIGHER_IS_BETTER)

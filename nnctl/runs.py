@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
 
 RUNS_DIR_ENV = "NNCTL_RUNS_DIR"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; run files are as readable as any other
 
 
 def default_runs_dir() -> Path:
@@ -39,12 +51,35 @@ def create(runs_dir: Path, name: str) -> Path:
     raise UserError(f"could not create a run folder for {stem} in {runs_dir}")
 
 
+@contextlib.contextmanager
+def lock(run: Path) -> Iterator[None]:
+    """Hold the run for this process: a second `--resume` of a run still training is refused.
+
+    flock is released by the kernel when the process dies, even by SIGKILL, so a
+    killed run is never left locked.
+    """
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise UserError(f"{run} is being trained by another process (pid {pid}); "
+                            "wait for it or stop it before resuming") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, content: str | bytes) -> None:
     """Write to a temp file beside `path`, fsync, rename: readers never see half a file."""
     data = content.encode() if isinstance(content, str) else content
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), FILE_MODE)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

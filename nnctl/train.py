@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -13,11 +12,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import yaml
 
-from . import __version__, keras_names, pipeline, runs, tasks
+from . import __version__, checkpoint, keras_names, pipeline, runs, stopping, tasks
 from . import data as data_mod
 from . import model as model_mod
-from .config import Config, dump_yaml
+from .config import Config, differences, dump_yaml
 from .errors import Interrupted, TrainingFailed, UserError
 from .tf import keras
 
@@ -132,66 +132,133 @@ def summarize(cfg: Config, config_dir: Path | None = None) -> str:
     return model_mod.summary_text(prepare(cfg, config_dir).model)
 
 
-def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None) -> tuple[Path, dict[str, Any]]:
-    """Fit, evaluate on the test split and fill a new run folder; returns (run folder, metrics)."""
-    reporter = reporter or NullReporter()
-    cfg, data, model = prep.cfg, prep.data, prep.model
-    run = runs.create(runs_dir, cfg.name or "run")
-    started = time.time()
+def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
+          resume: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Fit, evaluate on the test split and fill a run folder; returns (run folder, metrics).
+
+    With `resume`, continue that run from its last complete epoch instead of starting one.
+    """
+    run = resume or runs.create(runs_dir, prep.cfg.name or "run")
+    with runs.lock(run):
+        state, meta = _resume(run, prep) if resume else _start(run, prep)
+        return _fit(run, prep, state, meta, reporter or NullReporter())
+
+
+def _monitor(cfg: Config, has_val: bool) -> checkpoint.State:
+    es = cfg.early_stopping
+    if es is not None:
+        return checkpoint.State.start(es.monitor, es.mode)
+    return checkpoint.State.start("val_loss" if has_val else "loss", "min")
+
+
+def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]:
     meta: dict[str, Any] = {
         "status": "running",
-        "started_at": started,
-        "task": cfg.task,
+        "started_at": time.time(),
+        "task": prep.cfg.task,
         "epochs": 0,
         "best_epoch": None,
         "val": {},
         "test": {},
         "duration_s": 0.0,
-        "params": model_mod.param_counts(model),
-        "dataset": data.info(),
+        "params": model_mod.param_counts(prep.model),
+        "dataset": prep.data.info(),
         "warnings": prep.warnings,
         "versions": versions(),
     }
     runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))
-    runs.write_atomic(run / "summary.txt", model_mod.summary_text(model))
+    runs.write_atomic(run / "summary.txt", model_mod.summary_text(prep.model))
     runs.write_json(run / "metrics.json", meta)
+    return _monitor(prep.cfg, prep.data.val is not None), meta
 
-    K.utils.set_random_seed(cfg.seed)
-    train_ds = pipeline.dataset(data.train, cfg.batch_size, shuffle_seed=cfg.seed if cfg.shuffle else None)
-    val_ds = pipeline.dataset(data.val, cfg.batch_size) if data.val else None
-    history: list[dict[str, float]] = []
-    recorder = _Recorder(run, history, meta, reporter, started, math.ceil(len(data.train) / cfg.batch_size))
-    callbacks = [recorder]
+
+def _resume(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]:
+    """The run's state after its last complete epoch, its weights and optimizer in prep.model."""
+    cfg = prep.cfg
+    stored = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    changed = [k for k in differences(stored, prep.resolved()) if k != "epochs"]
+    if changed:
+        raise UserError(f"the config differs from the run's in {', '.join(changed)}; only epochs may change "
+                        "on resume (start a new run for the rest)", "--resume")
+    meta = runs.read_json(run / "metrics.json") or {}
+    state = checkpoint.load(run)
+    if state is None:  # killed before its first epoch ended: start over in the same folder
+        state, meta = _start(run, prep)
+    else:
+        if meta.get("status") == "completed" and state.stopped_early:
+            raise UserError(f"{run} stopped early at epoch {state.epoch} (early_stopping); "
+                            "there is nothing to resume", "--resume")
+        if meta.get("status") == "completed" and state.epoch >= cfg.epochs:
+            raise UserError(f"{run} has trained all {state.epoch} epochs; "
+                            f"to train longer: nnctl train --resume {run} --epochs {state.epoch + 5}", "--resume")
+        # A run killed after its last epoch but before its test still needs restoring, testing and saving.
+        checkpoint.restore(run, prep.model, state)
+    meta.pop("reason", None)
+    meta.update(status="running", epochs=state.epoch)
+    meta.setdefault("resumed", []).append({"at_epoch": state.epoch, "time": time.time()})
+    runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))  # epochs may have grown
+    runs.write_json(run / "metrics.json", meta)
+    return state, meta
+
+
+def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any],
+         reporter: Reporter) -> tuple[Path, dict[str, Any]]:
+    """The training loop, one epoch per model.fit call so each epoch can be reseeded and checkpointed."""
+    cfg, data, model = prep.cfg, prep.data, prep.model
     es = cfg.early_stopping
-    if es is not None:
-        callbacks.append(K.callbacks.EarlyStopping(
-            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta, mode=es.mode,
-            restore_best_weights=es.restore_best_weights, verbose=0))
-    reporter.start(cfg.epochs, recorder.steps)
+    session_start, before = time.time(), float(meta.get("duration_s") or 0.0)
+    val_ds = pipeline.dataset(data.val, cfg.batch_size) if data.val else None
+    weights = class_weights(cfg, data.train.y)
+
+    def elapsed() -> float:
+        return round(before + time.time() - session_start, 3)
+
+    watch = _Batches(reporter, math.ceil(len(data.train) / cfg.batch_size))
+    reporter.start(cfg.epochs, watch.steps)
     try:
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
-                  class_weight=class_weights(cfg, data.train.y),
-                  shuffle=False, verbose=0)  # shuffled in tf.data
-    except KeyboardInterrupt:
-        _finish(run, meta, started, "interrupted", reason="interrupted by the user")
-        raise Interrupted(f"interrupted after {len(history)} epoch(s); run folder: {run}") from None
+        with stopping.on_signals() as stop:
+            watch.stop = stop
+            for epoch in range(state.epoch, state.epoch if state.stopped_early else cfg.epochs):
+                shuffle_seed = checkpoint.reseed(model, cfg.seed, epoch)
+                train_ds = pipeline.dataset(data.train, cfg.batch_size, shuffle_seed if cfg.shuffle else None)
+                began = time.time()
+                fit = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
+                                callbacks=[watch], class_weight=weights, verbose=0)
+                logs = {k: float(v[-1]) for k, v in fit.history.items()}
+                improved = state.record(logs, int(model.optimizer.iterations), es.min_delta if es else 0.0)
+                state.stopped_early = es is not None and state.wait >= es.patience
+                checkpoint.save(run, model, state, improved)
+                meta.update(epochs=state.epoch, best_epoch=state.best_epoch, duration_s=elapsed(),
+                            best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch})
+                runs.write_atomic(run / "history.csv", history_csv(state.history))
+                runs.write_json(run / "metrics.json", meta)
+                reporter.epoch(epoch + 1, logs, time.time() - began)
+                if stop:
+                    raise _Stop(stop.signal)
+                if state.stopped_early:
+                    break
+    except (_Stop, KeyboardInterrupt):
+        _finish(run, meta, elapsed(), "interrupted", reason="interrupted (Ctrl-C or SIGTERM)")
+        raise Interrupted(f"interrupted after {state.epoch} complete epoch(s); run folder: {run}; "
+                          f"continue with: nnctl train --resume {run}") from None
+    except _NonFinite as e:
+        _finish(run, meta, elapsed(), "failed", reason=str(e))
+        raise TrainingFailed(f"{e}; run folder: {run}") from None
     except Exception as e:  # noqa: BLE001  (anything failing mid-run is a failed run, exit 1)
         reason = keras_names.one_line(e)
-        _finish(run, meta, started, "failed", reason=reason)
+        _finish(run, meta, elapsed(), "failed", reason=reason)
         raise TrainingFailed(f"training failed: {reason}; run folder: {run}") from None
     finally:
         reporter.end()
-    if recorder.failed:
-        _finish(run, meta, started, "failed", reason=recorder.failed)
-        raise TrainingFailed(f"{recorder.failed}; run folder: {run}")
 
-    best = _best_epoch(history, es.monitor if es else ("val_loss" if val_ds else "loss"), es.mode if es else "auto")
-    kept = best if es is not None and es.restore_best_weights else len(history)
-    meta["best_epoch"] = best
-    meta["val"] = {k_[4:]: v for k_, v in history[kept - 1].items() if k_.startswith("val_")}
+    kept = state.epoch
+    if es is not None and es.restore_best_weights and state.best_epoch is not None:
+        checkpoint.restore_best(run, model)
+        kept = state.best_epoch
+    meta["val"] = {k[4:]: v for k, v in state.history[kept - 1].items() if k.startswith("val_")} if kept else {}
     meta["test"] = evaluate_split(model, data.test, cfg.batch_size)
-    _save_model(model, run / "model.keras")
-    _finish(run, meta, started, "completed")
+    checkpoint.save_model(model, run / "model.keras")
+    _finish(run, meta, elapsed(), "completed")
     return run, meta
 
 
@@ -208,26 +275,9 @@ def evaluate_split(model: Any, split: data_mod.Split, batch_size: int) -> dict[s
     return {name: float(v) for name, v in logs.items()}
 
 
-def _best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int | None:
-    values = [h.get(monitor) for h in history]
-    if not values or any(v is None for v in values):
-        return None
-    maximise = mode == "max" or (mode == "auto" and any(w in monitor for w in ("acc", "auc", "precision", "recall")))
-    pick = max if maximise else min
-    return 1 + values.index(pick(values))
-
-
-def _save_model(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def _finish(run: Path, meta: dict[str, Any], started: float, status: str, reason: str | None = None) -> None:
+def _finish(run: Path, meta: dict[str, Any], duration: float, status: str, reason: str | None = None) -> None:
     meta["status"] = status
-    meta["duration_s"] = round(time.time() - started, 3)
+    meta["duration_s"] = duration
     if reason:
         meta["reason"] = reason
     runs.write_json(run / "metrics.json", meta)
@@ -240,36 +290,38 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-class _Recorder(K.callbacks.Callback):
-    """history.csv and metrics.json after every epoch; progress out to the reporter."""
+class _Stop(Exception):
+    """A stop was requested by a signal; raised between batches, so the batch in flight finishes."""
 
-    def __init__(self, run: Path, history: list, meta: dict, reporter: Reporter, started: float, steps: int):
+
+class _NonFinite(Exception):
+    pass
+
+
+class _Batches(K.callbacks.Callback):
+    """Per batch: progress out to the reporter, non-finite losses and stop requests caught."""
+
+    def __init__(self, reporter: Reporter, steps: int) -> None:
         super().__init__()
-        self.run, self.history, self.meta, self.reporter = run, history, meta, reporter
-        self.started, self.steps = started, steps
-        self.failed: str | None = None
-        self._epoch_start = time.time()
+        self.reporter, self.steps = reporter, steps
+        self.stop: stopping.StopRequest | None = None
         self._epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch, self._epoch_start = epoch + 1, time.time()
+        self._epoch = epoch + 1
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = _floats(logs)
         if not all(math.isfinite(v) for v in logs.values()):
-            self.failed = (f"non-finite loss in epoch {self._epoch}, batch {batch + 1}: "
-                           "try a lower learning rate or scale the inputs")
-            self.model.stop_training = True
+            raise _NonFinite(f"non-finite loss in epoch {self._epoch}, batch {batch + 1}: "
+                             "try a lower learning rate or scale the inputs")
         self.reporter.batch(self._epoch, batch + 1, logs)
+        if self.stop:
+            raise _Stop(self.stop.signal)
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = _floats(logs)
-        self.history.append(logs)
-        self.meta["epochs"] = len(self.history)
-        self.meta["duration_s"] = round(time.time() - self.started, 3)
-        runs.write_atomic(self.run / "history.csv", history_csv(self.history))
-        runs.write_json(self.run / "metrics.json", self.meta)
-        self.reporter.epoch(epoch + 1, logs, time.time() - self._epoch_start)
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.stop:
+            raise _Stop(self.stop.signal)
 
 
 def _floats(logs: dict | None) -> dict[str, float]:

@@ -1,0 +1,153 @@
+"""The runs in a folder as rows: status, timing, the config values that differ, final and best metrics.
+
+Reads only metrics.json and config.yaml, so it stays fast on thousands of runs and never
+imports TensorFlow. A run another process is still writing, or one killed half-way, is
+listed with whatever of it can be read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import runs
+from .config import flatten
+from .errors import UserError
+from .reports import higher_is_better
+
+FIXED = ["run", "status", "started", "duration_s", "epochs", "best_epoch"]
+
+
+def collect(runs_dir: Path) -> list[dict[str, Any]]:
+    """One row per run folder, oldest first; `config` holds the flattened resolved config."""
+    if not runs_dir.is_dir():
+        raise UserError(f"no runs folder at {runs_dir}")
+    rows = []
+    for path in runs_dir.iterdir():
+        if path.is_dir() and not path.name.startswith("."):
+            row = _row(path)
+            if row is not None:
+                rows.append(row)
+    return sorted(rows, key=lambda r: (r["_started"], r["run"]))
+
+
+def _row(path: Path) -> dict[str, Any] | None:
+    meta = runs.read_json(path / "metrics.json")
+    config = _read_yaml(path / "config.yaml")
+    if meta is None and config is None:
+        return None if not (path / "config.yaml").exists() else _bare(path, "unreadable")
+    meta = meta or {}
+    started = meta.get("started_at") or _mtime(path)
+    row: dict[str, Any] = {
+        "run": path.name,
+        "path": str(path),
+        "status": meta.get("status", "starting"),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "duration_s": meta.get("duration_s"),
+        "epochs": meta.get("epochs"),
+        "best_epoch": meta.get("best_epoch"),
+        "_started": started,
+        "config": flatten(config or {}),
+    }
+    for split in ("val", "test"):
+        values = meta.get(split)
+        for k, v in (values.items() if isinstance(values, dict) else []):
+            row[f"{split}.{k}"] = v
+    return row
+
+
+def _bare(path: Path, status: str) -> dict[str, Any]:
+    return {"run": path.name, "path": str(path), "status": status, "started": "", "_started": _mtime(path),
+            "config": {}}
+
+
+def _read_yaml(path: Path) -> dict[str, Any] | None:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def differing(rows: list[dict[str, Any]]) -> list[str]:
+    """Config keys whose values are not the same in every listed run (a sweep's knobs), in config order."""
+    keys = list(dict.fromkeys(k for r in rows if r["config"] for k in r["config"]))
+    with_config = [r for r in rows if r["config"]]
+    out = []
+    for k in keys:
+        values = {repr(r["config"].get(k)) for r in with_config}
+        if len(values) > 1 and k != "name":
+            out.append(k)
+    return out
+
+
+def select(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
+    """Keep rows where each KEY=VALUE holds; KEY is a column (status, test.accuracy) or a config key."""
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--filter {item!r}: expected KEY=VALUE, e.g. --filter status=completed")
+        want = yaml.safe_load(value) if value.strip() else None
+        rows = [r for r in rows if _matches(r.get(key, r["config"].get(key)), want, value)]
+    return rows
+
+
+def _matches(have: Any, want: Any, raw: str) -> bool:
+    return have == want or str(have) == raw
+
+
+def order(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Best first by `metric` (a column such as test.accuracy, or a bare name looked up in test, then val)."""
+    column = _column(rows, metric)
+    ranked = [r for r in rows if isinstance(r.get(column), (int, float))]
+    rest = [r for r in rows if not isinstance(r.get(column), (int, float))]
+    ranked.sort(key=lambda r: r[column], reverse=higher_is_better(column.split(".")[-1]))
+    return ranked + rest
+
+
+def _column(rows: list[dict[str, Any]], metric: str) -> str:
+    present = list(dict.fromkeys(k for r in rows for k in r if "." in k))
+    for candidate in (metric, f"test.{metric}", f"val.{metric}"):
+        if candidate in present or candidate in FIXED:
+            return candidate
+    import difflib
+
+    hint = difflib.get_close_matches(metric, present, n=1)
+    dym = f" (did you mean '{hint[0]}'?)" if hint else ""
+    raise UserError(f"--sort: no metric {metric!r} in these runs{dym}; they have: {', '.join(present) or 'none'}")
+
+
+def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and cell values: fixed columns, differing config keys, then val and test metrics."""
+    knobs = differing(rows)
+    metrics = sorted(dict.fromkeys(k for r in rows for k in r if k.startswith(("val.", "test."))),
+                     key=lambda k: (not k.startswith("test."), k))
+    columns = [*FIXED, *knobs, *metrics]
+    cells = [[r["config"].get(c) if c in knobs else r.get(c) for c in columns] for r in rows]
+    return columns, cells
+
+
+def as_csv(rows: list[dict[str, Any]]) -> str:
+    columns, cells = table(rows)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    w.writerows([["" if v is None else v for v in row] for row in cells])
+    return buf.getvalue()
+
+
+def as_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    columns, cells = table(rows)
+    return [{**dict(zip(columns, row, strict=True)), "path": r["path"]} for r, row in zip(rows, cells, strict=True)]

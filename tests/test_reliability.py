@@ -1,0 +1,214 @@
+"""Kill it, resume it, signal it, run it eight times at once: nothing lost, nothing mixed up."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, run_dirs, write_config
+
+DROPOUT_CNN = """
+name: resumable
+seed: 5
+data: {source: digits, validation_split: 0.1, test_split: 0.2}
+input_shape: [8, 8, 1]
+augmentation: {rotation_range: 10, width_shift_range: 0.1}
+layers:
+  - Conv2D: {filters: 8, kernel_size: 3, activation: relu}
+  - Flatten
+  - Dropout: 0.3
+  - Dense: {units: 10, activation: softmax}
+optimizer: {name: adam, learning_rate: 0.01}
+batch_size: 32
+epochs: 4
+early_stopping: {monitor: val_accuracy, patience: 10}
+"""
+
+
+def history(run: Path) -> list[dict[str, str]]:
+    with open(run / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def nnctl(*args: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nnctl.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_resume_extends_epochs_and_matches_an_uninterrupted_run(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "r.yaml", DROPOUT_CNN)
+    full = Path(cli("train", cfg).last_line)
+    r = cli("train", cfg, "--epochs", "2")
+    part = Path(r.last_line)
+    assert metrics(part)["epochs"] == 2
+    r = cli("train", "--resume", part, "--epochs", "4")
+    assert r.exit_code == 0, r.stderr
+    assert Path(r.last_line) == part and "resuming" in r.stderr
+    assert history(part) == history(full)  # same per-epoch values, to the last printed digit
+    a, b = metrics(part), metrics(full)
+    assert a["test"] == b["test"] and a["status"] == "completed"
+    assert a["resumed"][0]["at_epoch"] == 2 and a["best"] == b["best"]
+    assert yaml.safe_load((part / "config.yaml").read_text())["epochs"] == 4
+    assert {p.name for p in (part / "checkpoints").iterdir()} == {"epoch-4.keras", "best.keras", "state.json"}
+
+
+def test_resume_refuses_a_changed_config_and_a_finished_run(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "r.yaml", DROPOUT_CNN)
+    run = Path(cli("train", cfg, "--epochs", "1").last_line)
+    r = cli("train", cfg, "--resume", run, "--set", "optimizer.learning_rate=0.1", "--set", "batch_size=8")
+    assert r.exit_code == 2
+    assert "optimizer.learning_rate" in r.stderr and "batch_size" in r.stderr and "only epochs" in r.stderr
+    r = cli("train", "--resume", run)
+    assert r.exit_code == 2 and "has trained all 1 epochs" in r.stderr and "--epochs" in r.stderr
+    r = cli("train", "--resume", tmp_path / "nope")
+    assert r.exit_code == 2 and "run folder not found" in r.stderr
+    r = cli("train")
+    assert r.exit_code == 2 and "--resume" in r.stderr
+
+
+def test_sigkill_at_a_random_moment_then_resume_matches(tmp_path: Path) -> None:
+    """The kill-and-resume script, once: SIGKILL mid-training (and again mid-resume), resume, compare."""
+    p = subprocess.run([sys.executable, REPO / "benchmarks" / "kill_resume.py", "--repeats", "1", "--epochs", "3",
+                        "--kills", "2", "--seed", str(time.time_ns() % 1000), "--workdir", tmp_path / "k"],
+                       capture_output=True, text=True, timeout=300)
+    summary = json.loads(p.stdout.strip().splitlines()[-1])
+    assert p.returncode == 0 and summary["matched"] == 1, p.stdout + p.stderr
+
+
+def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    cfg = write_config(tmp_path / "long.yaml", DROPOUT_CNN.replace("epochs: 4", "epochs: 200")
+                       .replace("batch_size: 32", "batch_size: 8"))
+    proc = nnctl("train", cfg)
+    deadline = time.time() + 120
+    while not list((tmp_path / "runs").glob("*/history.csv")):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    (run,) = run_dirs(tmp_path)
+    return proc, run
+
+
+def test_sigterm_finishes_the_batch_saves_and_exits_130(cli, tmp_path: Path) -> None:
+    proc, run = _start_long_run(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and f"nnctl train --resume {run}" in err and "Traceback" not in err
+    meta = metrics(run)
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert meta["status"] == "interrupted" and meta["epochs"] == state["epoch"] == len(history(run)) >= 1
+    assert (run / "checkpoints" / state["last"]).is_file()
+    r = cli("train", "--resume", run, "--epochs", str(state["epoch"] + 1))
+    assert r.exit_code == 0, r.stderr
+    assert metrics(run)["status"] == "completed" and len(history(run)) == state["epoch"] + 1
+
+
+def test_a_second_ctrl_c_stops_at_once_and_leaves_parseable_files(tmp_path: Path) -> None:
+    proc, run = _start_long_run(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert metrics(run)["status"] == "interrupted"
+    yaml.safe_load((run / "config.yaml").read_text())
+    assert history(run)
+
+
+def test_a_run_being_trained_cannot_be_resumed_twice(cli, tmp_path: Path) -> None:
+    proc, run = _start_long_run(tmp_path)
+    try:
+        r = cli("train", "--resume", run)
+        assert r.exit_code == 2 and f"being trained by another process (pid {proc.pid})" in r.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_eight_trainings_at_once_get_eight_folders_and_runs_never_crashes(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "same.yaml", """
+name: same
+data: {source: iris}
+layers: [{Dense: {units: 3, activation: softmax}}]
+epochs: 3
+""")
+    procs = [nnctl("train", cfg) for _ in range(8)]
+    listings = 0
+    while any(p.poll() is None for p in procs):
+        if (tmp_path / "runs").is_dir():
+            r = cli("runs", "--json")  # while the others create and write their folders
+            assert r.exit_code == 0, r.stderr
+            listings += 1
+        time.sleep(0.2)
+    results = [p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in results]
+    folders = {out.strip().splitlines()[-1] for out, _ in results}
+    assert len(folders) == 8 and len(run_dirs(tmp_path)) == 8
+    assert all(metrics(Path(f))["status"] == "completed" for f in folders)
+    rows = json.loads(cli("runs", "--json").stdout)
+    assert len(rows) == 8 and listings > 0
+
+
+def test_runs_lists_half_written_and_killed_runs(cli, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    (root / "truncated").mkdir(parents=True)
+    (root / "truncated" / "config.yaml").write_text("name: x\nlayers: [")
+    (root / "truncated" / "metrics.json").write_text('{"status": "runn')
+    (root / "no-metrics-yet").mkdir()
+    (root / "no-metrics-yet" / "config.yaml").write_text("name: y\nepochs: 3\n")
+    (root / "not-a-run").mkdir()
+    (root / "stray-file.txt").write_text("hello")
+    r = cli("runs", "--json")
+    assert r.exit_code == 0, r.stderr
+    status = {row["run"]: row["status"] for row in json.loads(r.stdout)}
+    assert status == {"truncated": "unreadable", "no-metrics-yet": "starting"}
+    assert cli("runs").exit_code == 0 and cli("runs", "--csv").exit_code == 0
+
+
+def test_run_names_cannot_escape_the_runs_folder(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\n"
+                                            "epochs: 1\n")
+    for name in ("../../etc", "/tmp/abs", "..", "a/../../b"):
+        r = cli("train", cfg, "--name", name)
+        assert r.exit_code == 0, r.stderr
+        run = Path(r.last_line).resolve()
+        assert run.parent == (tmp_path / "runs").resolve(), (name, run)
+
+
+@pytest.mark.parametrize("text", [
+    "data: !!python/object/apply:os.system ['touch pwned']\nlayers: [Dense]\n",
+    "!!python/name:os.system\n",
+    "data: {source: iris}\nlayers: [{Lambda: {function: 'lambda x: x'}}]\n",
+    "data: {source: iris}\nlayers: [{TFSMLayer: {filepath: x}}]\n",
+])
+def test_configs_are_data_never_code(cli, tmp_path: Path, text: str) -> None:
+    cfg = write_config(tmp_path / "evil.yaml", text)
+    r = cli("validate", cfg)
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_evaluate_refuses_a_model_file_that_would_run_code(cli, tmp_path: Path) -> None:
+    """A run folder from a stranger whose model.keras holds a Lambda: safe_mode refuses to deserialize it."""
+    import keras
+
+    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\n"
+                                            "epochs: 1\n")
+    run = Path(cli("train", cfg).last_line)
+    evil = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x), keras.layers.Dense(3)])
+    os.remove(run / "model.keras")
+    evil.save(run / "model.keras")
+    r = cli("evaluate", run)
+    assert r.exit_code != 0 and "Traceback" not in r.stderr
+    assert "safe_mode" in r.stderr or "Lambda" in r.stderr
