@@ -94,23 +94,26 @@ def one_repeat(cfg: Path, work: Path, window: float, rng: random.Random, kills: 
     proc = train([str(cfg)], runs_dir)
     run = wait_for_run(proc, runs_dir)
     if run is None:
-        return {"run": None, "killed_after_epochs": [], "why": f"did not start: {proc.communicate()[1][-300:]}"}
+        return {"run": None, "killed_after_epochs": [], "why": f"did not start: {proc.communicate()[1][-300:]}",
+                "tracebacks": 0}
     startup = time.time() - began  # a resumed process spends this before its first batch
     killed_at: list[int] = []
+    tracebacks = 0
     for k in range(kills):
         time.sleep(rng.uniform(0, window if k == 0 else startup + window))
         if proc.poll() is not None:
             break  # it finished first
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        tracebacks += "Traceback" in proc.communicate()[1]
         meta = json.loads((run / "metrics.json").read_text())  # parseable at any moment
         killed_at.append(meta["epochs"])
         if meta["status"] == "completed":  # killed on its way out, after the last write
-            return {"run": str(run), "killed_after_epochs": killed_at, "why": None}
+            return {"run": str(run), "killed_after_epochs": killed_at, "why": None, "tracebacks": tracebacks}
         proc = train(["--resume", str(run)], runs_dir)  # the next kill, if any, hits the resume
     _, err = proc.communicate()
     why = None if proc.returncode == 0 else f"exit {proc.returncode}: {err.strip()[-300:]}"
-    return {"run": str(run), "killed_after_epochs": killed_at, "why": why}
+    tracebacks += "Traceback" in err
+    return {"run": str(run), "killed_after_epochs": killed_at, "why": why, "tracebacks": tracebacks}
 
 
 def main() -> int:
@@ -146,6 +149,7 @@ def main() -> int:
         print(f"repeat {i + 1}: killed after epoch(s) {r['killed_after_epochs']}: "
               f"{'match' if r['match'] else 'DIFFERS: ' + r['why']}", flush=True)
     summary = {"repeats": a.repeats, "matched": sum(r["match"] for r in results),
+               "tracebacks": sum(r["tracebacks"] for r in results),
                "killed_after_epochs": [r["killed_after_epochs"] for r in results], "workdir": str(work)}
     print(json.dumps(summary))
     return 0 if summary["matched"] == a.repeats else 1

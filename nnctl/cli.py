@@ -111,7 +111,7 @@ def train(
     with handled():
         from . import runs
         from .config import load_config
-        from .errors import UserError
+        from .errors import RunEnded, UserError
 
         run = runs.resolve_run(str(resume), _runs_dir(runs_dir)) if resume else None
         source = config or (run / "config.yaml" if run else None)
@@ -126,12 +126,19 @@ def train(
         _warn(prep.warnings)
         doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
         err.print(f"{doing}: {prep.data.sizes()} examples, {prep.cfg.epochs} epochs", highlight=False)
-        run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err), resume=run)
+        try:
+            run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err), resume=run)
+        except RunEnded as e:
+            if as_json and e.run is not None:  # a sweep script still learns which folder and why
+                print(json.dumps({"run_dir": str(e.run), "status": e.status, "error": str(e)}))
+            raise
         _print_metrics("test", meta["test"], err)
-        if as_json:
-            out.print_json(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"],
-                                       "val": meta["val"], "best_epoch": meta["best_epoch"]}))
-        print(run)
+        if as_json:  # one line, last: `nnctl train --json ... | tail -1` is the whole result
+            print(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"], "val": meta["val"],
+                              "best_epoch": meta["best_epoch"], "epochs": meta["epochs"],
+                              "duration_s": meta["duration_s"]}))
+        else:
+            print(run)
 
 
 @app.command()
@@ -195,7 +202,7 @@ def evaluate(
         result = evaluate_run(run, data)
         _warn(result["warnings"])
         if as_json:
-            out.print_json(json.dumps(result))
+            print(json.dumps(result))
         else:
             out.print(f"run: {run}  data: {result['data']['name']} ({result['data']['test_size']} test examples)",
                       highlight=False)
@@ -222,27 +229,16 @@ def runs_(
         if sort:
             rows = leaderboard.order(rows, sort)
         if as_json:
-            out.print_json(json.dumps(leaderboard.as_records(rows)))
+            sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
         elif as_csv:
             sys.stdout.write(leaderboard.as_csv(rows))
         else:
-            columns, cells = leaderboard.table(rows)
-            table = Table(show_header=True, header_style="bold")
-            for col in columns:
-                table.add_column(col, overflow="fold")
-            for row in cells:
-                table.add_row(*(_cell(v) for v in row))
-            out.print(table)
+            from .reports import aligned
 
-
-def _cell(value: object) -> str:
-    from .reports import fmt
-
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return fmt(value)
-    return str(value)
+            header, *lines = aligned(*leaderboard.table(rows))
+            out.print(header, style="bold", highlight=False, markup=False)
+            sys.stdout.flush()
+            sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 @app.command()

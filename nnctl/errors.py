@@ -19,13 +19,24 @@ class UserError(NnctlError):
         super().__init__(f"{key}: {message}" if key else message)
 
 
-class TrainingFailed(NnctlError):
+class RunEnded(NnctlError):
+    """A run that started but did not complete; `run` is its folder, `status` what metrics.json says."""
+
+    status = "failed"
+
+    def __init__(self, message: str, run: object = None) -> None:
+        self.run = run
+        super().__init__(message)
+
+
+class TrainingFailed(RunEnded):
     """Training started but could not finish: exit 1."""
 
     exit_code = 1
 
 
-class Interrupted(NnctlError):
+class Interrupted(RunEnded):
     """Stopped by Ctrl-C or SIGTERM: exit 130."""
 
     exit_code = 130
+    status = "interrupted"

@@ -20,6 +20,8 @@ from .config import flatten
 from .errors import UserError
 from .reports import higher_is_better
 
+# libyaml's safe loader parses ~10x faster than the pure-Python one: it decides the speed on 1,000 runs.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FIXED = ["run", "status", "started", "duration_s", "epochs", "best_epoch"]
 
 
@@ -38,9 +40,12 @@ def collect(runs_dir: Path) -> list[dict[str, Any]]:
 
 def _row(path: Path) -> dict[str, Any] | None:
     meta = runs.read_json(path / "metrics.json")
-    config = _read_yaml(path / "config.yaml")
-    if meta is None and config is None:
-        return None if not (path / "config.yaml").exists() else _bare(path, "unreadable")
+    hparams = (meta or {}).get("hparams")
+    if not isinstance(hparams, dict):  # a run still starting, or written by an older nnctl
+        config = _read_yaml(path / "config.yaml")
+        if meta is None and config is None:
+            return _bare(path, "unreadable") if (path / "config.yaml").exists() else None
+        hparams = flatten(config or {})
     meta = meta or {}
     started = meta.get("started_at") or _mtime(path)
     row: dict[str, Any] = {
@@ -52,7 +57,7 @@ def _row(path: Path) -> dict[str, Any] | None:
         "epochs": meta.get("epochs"),
         "best_epoch": meta.get("best_epoch"),
         "_started": started,
-        "config": flatten(config or {}),
+        "config": hparams,
     }
     for split in ("val", "test"):
         values = meta.get(split)
@@ -68,7 +73,7 @@ def _bare(path: Path, status: str) -> dict[str, Any]:
 
 def _read_yaml(path: Path) -> dict[str, Any] | None:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_LOADER)  # noqa: S506  (a safe loader, in C)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     return data if isinstance(data, dict) else None

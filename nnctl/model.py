@@ -51,6 +51,10 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
             try:
                 model.add(layer)
             except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
+                oom = re.search(r"OOM when allocating tensor with (shape\[[^\]]*\])", str(e))
+                if oom:
+                    raise UserError(f"{name}'s weights ({oom[1]}) do not fit in this machine's memory; "
+                                    "use fewer units or filters", f"{key}.{name}") from None
                 raise UserError(f"{name} does not fit its input of shape {shape}: "
                                 f"{keras_names.one_line(e)}", f"{key}.{name}") from None
             shape = model.output_shape

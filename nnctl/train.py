@@ -17,7 +17,7 @@ import yaml
 from . import __version__, checkpoint, keras_names, pipeline, runs, stopping, tasks
 from . import data as data_mod
 from . import model as model_mod
-from .config import Config, differences, dump_yaml
+from .config import Config, differences, dump_yaml, flatten
 from .errors import Interrupted, TrainingFailed, UserError
 from .tf import keras
 
@@ -165,6 +165,7 @@ def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]
         "dataset": prep.data.info(),
         "warnings": prep.warnings,
         "versions": versions(),
+        "hparams": flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
     }
     runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))
     runs.write_atomic(run / "summary.txt", model_mod.summary_text(prep.model))
@@ -194,7 +195,7 @@ def _resume(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]
         # A run killed after its last epoch but before its test still needs restoring, testing and saving.
         checkpoint.restore(run, prep.model, state)
     meta.pop("reason", None)
-    meta.update(status="running", epochs=state.epoch)
+    meta.update(status="running", epochs=state.epoch, hparams=flatten(prep.resolved()))
     meta.setdefault("resumed", []).append({"at_epoch": state.epoch, "time": time.time()})
     runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))  # epochs may have grown
     runs.write_json(run / "metrics.json", meta)
@@ -240,14 +241,14 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
     except (_Stop, KeyboardInterrupt):
         _finish(run, meta, elapsed(), "interrupted", reason="interrupted (Ctrl-C or SIGTERM)")
         raise Interrupted(f"interrupted after {state.epoch} complete epoch(s); run folder: {run}; "
-                          f"continue with: nnctl train --resume {run}") from None
+                          f"continue with: nnctl train --resume {run}", run) from None
     except _NonFinite as e:
         _finish(run, meta, elapsed(), "failed", reason=str(e))
-        raise TrainingFailed(f"{e}; run folder: {run}") from None
+        raise TrainingFailed(f"{e}; run folder: {run}", run) from None
     except Exception as e:  # noqa: BLE001  (anything failing mid-run is a failed run, exit 1)
         reason = keras_names.one_line(e)
         _finish(run, meta, elapsed(), "failed", reason=reason)
-        raise TrainingFailed(f"training failed: {reason}; run folder: {run}") from None
+        raise TrainingFailed(f"training failed: {reason}; run folder: {run}", run) from None
     finally:
         reporter.end()
 

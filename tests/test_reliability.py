@@ -85,7 +85,7 @@ def test_sigkill_at_a_random_moment_then_resume_matches(tmp_path: Path) -> None:
                         "--kills", "2", "--seed", str(time.time_ns() % 1000), "--workdir", tmp_path / "k"],
                        capture_output=True, text=True, timeout=300)
     summary = json.loads(p.stdout.strip().splitlines()[-1])
-    assert p.returncode == 0 and summary["matched"] == 1, p.stdout + p.stderr
+    assert p.returncode == 0 and summary["matched"] == 1 and summary["tracebacks"] == 0, p.stdout + p.stderr
 
 
 def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:

@@ -155,4 +155,5 @@ epochs: 3
     assert r.exit_code == 1
     assert "non-finite loss in epoch 1" in r.stderr and "learning rate" in r.stderr
     (run,) = run_dirs(tmp_path)
-    assert json.loads((run / "metrics.json").read_text())["status"] == "failed"
+    meta = json.loads((run / "metrics.json").read_text())
+    assert meta["status"] == "failed" and "non-finite loss in epoch 1, batch " in meta["reason"]
