@@ -43,6 +43,8 @@ def handled() -> Iterator[None]:
     """The one place where nnctl's errors become a message on stderr and an exit code."""
     try:
         yield
+    except typer.Exit:
+        raise
     except NnctlError as e:
         err.print(f"error: {e}", style="red", markup=False, highlight=False)
         raise typer.Exit(e.exit_code) from None
@@ -233,12 +235,107 @@ def runs_(
         elif as_csv:
             sys.stdout.write(leaderboard.as_csv(rows))
         else:
-            from .reports import aligned
+            _print_aligned(leaderboard.table(rows))
 
-            header, *lines = aligned(*leaderboard.table(rows))
-            out.print(header, style="bold", highlight=False, markup=False)
-            sys.stdout.flush()
-            sys.stdout.write("".join(f"{line}\n" for line in lines))
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="The experiment's YAML config.")],
+    grid: Annotated[
+        Optional[list[str]], typer.Option("--grid", metavar="KEY=V1,V2", help="Values to sweep; repeatable.")
+    ] = None,
+    random_n: Annotated[
+        Optional[int], typer.Option("--random", metavar="N", min=1, help="N random points of the grid.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --random.")] = 0,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Runs at once; the cores are shared.")] = 1,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per point, seeds seed, seed+1, ...")] = 1,
+    set_: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", metavar="METRIC", help="Leaderboard order.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one nnctl train command per point.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+) -> None:
+    """Train every point of a grid (or random picks) as ordinary runs; resumable; ends with the leaderboard."""
+    with handled():
+        from . import leaderboard
+        from . import sweep as core
+
+        plan = core.plan(config, grid or [], set_ or [], _runs_dir(runs_dir), random_n, seed, repeat)
+        if dry_run:
+            sys.stdout.write("".join(f"{line}\n" for line in core.dry_run(plan)))
+            return
+        err.print(f"sweep of {len(plan.points)} runs in {plan.folder} ({parallel} at a time)", highlight=False)
+        points = core.execute(plan, parallel, lambda msg: err.print(msg, highlight=False, markup=False))
+        rows = leaderboard.of([Path(p.run_dir) for p in points if p.run_dir])
+        rows = leaderboard.order(rows, sort or _default_sort(rows)) if rows else rows
+        if as_json:
+            sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
+        else:
+            _print_aligned(leaderboard.table(rows))
+        failed = [p for p in points if p.status != "completed"]
+        for p in failed:
+            err.print(f"point {p.id} {p.status}: {p.error or ''}", style="red", highlight=False, markup=False)
+        raise typer.Exit(core.exit_code(points))
+
+
+def _default_sort(rows: list[dict]) -> str:
+    """The config's first metric on the test split (accuracy for a classifier), else the test loss."""
+    metric = rows[0]["config"].get("metrics.0")
+    return f"test.{metric}" if isinstance(metric, str) and any(f"test.{metric}" in r for r in rows) else "loss"
+
+
+def _print_aligned(table: tuple[list[str], list[list]]) -> None:
+    from .reports import aligned
+
+    header, *lines = aligned(*table)
+    out.print(header, style="bold", highlight=False, markup=False)
+    sys.stdout.flush()
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run folder.")],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="A .npz/.npy/.csv file or a folder of images.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the CSV here.")] = None,
+) -> None:
+    """Predictions for new inputs as CSV: class and probabilities, or values for regression."""
+    with handled():
+        from . import runs
+
+        run = runs.resolve_run(str(run_dir), _runs_dir(None))
+        from .predict import predict_run
+
+        table = predict_run(run, source)
+        if output is None:
+            sys.stdout.write(table)
+        else:
+            runs.write_atomic(output, table)
+            err.print(f"{table.count(chr(10)) - 1} predictions written to {output}", highlight=False)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run folder.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="keras, saved_model, tflite or onnx.")] = "saved_model",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="[default: RUN_DIR/export/...]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Export the run's model and check its predictions match the original on test samples."""
+    with handled():
+        from . import runs
+
+        run = runs.resolve_run(str(run_dir), _runs_dir(None))
+        from .export import export_run
+
+        result = export_run(run, fmt, output)
+        if as_json:
+            print(json.dumps(result))
+        else:
+            err.print(f"{fmt} export checked on {result['samples']} test samples "
+                      f"(max difference {result['max_abs_diff']:.2g})", highlight=False)
+            print(result["path"])
 
 
 @app.command()

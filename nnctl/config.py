@@ -141,6 +141,26 @@ def named_spec(spec: NamedSpec, key: str) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------- loading
 
 
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml.safe_load's loader (libyaml's where installed), reading `1e-3` as a number as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (`1.0e-3`) and `1e-3` is a
+    string: the most common way to write a learning rate would silently be text.
+    """
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML data: safe (no tags that build Python objects), with YAML 1.2 floats."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506  (Loader is a SafeLoader)
+
+
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML mapping with yaml.safe_load: configs are data, never code."""
     p = Path(path)
@@ -154,7 +174,7 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise UserError(f"{p}: not UTF-8 text (bad byte at offset {e.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -173,7 +193,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         raise UserError(f"--set {item!r}: the value is not valid YAML") from None
     return key.strip(), parsed
@@ -204,6 +224,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 else:
                     if node.get(part) is None:
                         node[part] = {}
+                    elif isinstance(node[part], str):
+                        # `optimizer: adam` + `--set optimizer.learning_rate=0.01`: the name is short for {name: adam}.
+                        node[part] = {"name": node[part]}
                     node = node[part]
             else:
                 raise UserError(f"--set: cannot go into a {type(node).__name__} value", here)

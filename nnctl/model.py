@@ -7,8 +7,11 @@ split, all of it saved in the model so that raw rows can be predicted later.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,16 +52,44 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
                             "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
         for layer in new:
             try:
-                model.add(layer)
+                with _weights_fit_in_memory():
+                    model.add(layer)
+            except _TooBig as e:
+                raise UserError(f"{name}'s weights (shape {list(e.args[0])}) would not fit in this machine's "
+                                "memory; use fewer units or filters", f"{key}.{name}") from None
             except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
-                oom = re.search(r"OOM when allocating tensor with (shape\[[^\]]*\])", str(e))
-                if oom:
-                    raise UserError(f"{name}'s weights ({oom[1]}) do not fit in this machine's memory; "
-                                    "use fewer units or filters", f"{key}.{name}") from None
                 raise UserError(f"{name} does not fit its input of shape {shape}: "
                                 f"{keras_names.one_line(e)}", f"{key}.{name}") from None
             shape = model.output_shape
     return model
+
+
+class _TooBig(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _weights_fit_in_memory() -> Iterator[None]:
+    """Refuse a weight bigger than RAM before TensorFlow tries to allocate it.
+
+    Without this, `Dense: {units: 1000000000000}` sits ~10 s in TensorFlow's allocator
+    retry loop before failing with an OOM message in its own words.
+    """
+    layer_cls = keras().layers.Layer
+    original = layer_cls.add_weight
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+    def checked(self: Any, shape: Any = None, *args: Any, **kwargs: Any) -> Any:
+        dims = [int(d) for d in (shape or ()) if d is not None]
+        if math.prod(dims) * 4 > limit:
+            raise _TooBig(dims)
+        return original(self, shape, *args, **kwargs)
+
+    layer_cls.add_weight = checked
+    try:
+        yield
+    finally:
+        layer_cls.add_weight = original
 
 
 def _takes_strings(layer: Any) -> bool:

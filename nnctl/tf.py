@@ -21,7 +21,9 @@ def keras() -> Any:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if VERBOSE:
         import keras as k
+        import tensorflow as tf
 
+        _threads(tf)
         return k
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
@@ -33,6 +35,7 @@ def keras() -> Any:
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
+        _threads(tf)
         # Warm the lazily loaded C++ modules too, while stderr is still quiet.
         tf.constant(0.0) + 1.0
     finally:
@@ -40,3 +43,14 @@ def keras() -> Any:
         os.close(saved)
         os.close(devnull)
     return k
+
+
+def _threads(tf: Any) -> None:
+    """NNCTL_THREADS (set by `nnctl sweep --parallel`): this process's share of the cores.
+
+    Must run before TensorFlow's first op, which fixes its thread pools for the process.
+    """
+    n = int(os.environ.get("NNCTL_THREADS") or 0)
+    if n > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(min(n, 2))

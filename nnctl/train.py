@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import yaml
 
 from . import __version__, checkpoint, keras_names, pipeline, runs, stopping, tasks
 from . import data as data_mod
 from . import model as model_mod
-from .config import Config, differences, dump_yaml, flatten
+from .config import Config, differences, dump_yaml, flatten, load_yaml
 from .errors import Interrupted, TrainingFailed, UserError
 from .tf import keras
 
@@ -176,7 +175,7 @@ def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]
 def _resume(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]:
     """The run's state after its last complete epoch, its weights and optimizer in prep.model."""
     cfg = prep.cfg
-    stored = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    stored = load_yaml((run / "config.yaml").read_text()) or {}
     changed = [k for k in differences(stored, prep.resolved()) if k != "epochs"]
     if changed:
         raise UserError(f"the config differs from the run's in {', '.join(changed)}; only epochs may change "

@@ -68,7 +68,7 @@ BAD = [
     ("forbidden layer", lambda t: t.replace("- Dense: {units: 16, activation: relu}", "- Lambda: x"),
      ["layers.0", "not allowed"]),
     ("huge layer", lambda t: t.replace("units: 16", "units: 1000000000000"),
-     ["layers.0.Dense", "do not fit in this machine's memory"]),
+     ["layers.0.Dense", "would not fit in this machine's memory"]),
     ("huge epochs", lambda t: t.replace("epochs: 1", "epochs: 1.0e+400"), ["epochs", "finite number"]),
     ("bad --set path", None, ["layers.9", "no item"]),
 ]

@@ -1,0 +1,146 @@
+"""Export a run's model for serving, and prove the export predicts what the original does.
+
+keras: a plain copy of the model file; saved_model: TensorFlow's SavedModel (`model.export`);
+tflite: converted from that SavedModel; onnx: through tf2onnx (the optional `onnx` extra).
+Each export is reloaded with its own runtime and run on samples of the run's test split.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import data as data_mod
+from .config import load_config
+from .errors import UserError
+from .tf import keras
+from .train import fit_input_shape
+
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
+SAMPLES = 8
+TOLERANCE = 1e-4
+
+
+def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any]:
+    if fmt not in FORMATS:
+        raise UserError(f"bad value {fmt!r}: one of {', '.join(FORMATS)}", "--format")
+    model_path = run / "model.keras"
+    if not model_path.is_file():
+        raise UserError(f"{run} has no model.keras; only a completed run can be exported")
+    model = keras().models.load_model(model_path, safe_mode=True)
+    x = _samples(run)
+    if isinstance(x, dict) and fmt in ("tflite", "onnx"):
+        raise UserError(f"{fmt} export takes one input tensor; this model has named inputs per CSV column "
+                        "(categorical features): use --format saved_model or keras", "--format")
+    expected = _predict(model, x)
+    target = output or run / "export" / {"keras": "model.keras", "saved_model": "saved_model",
+                                         "tflite": "model.tflite", "onnx": "model.onnx"}[fmt]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    got = {"keras": _keras, "saved_model": _saved_model, "tflite": _tflite, "onnx": _onnx}[fmt](model, model_path,
+                                                                                           target, x)
+    diff = float(np.max(np.abs(np.asarray(got).reshape(expected.shape) - expected)))
+    if not diff <= TOLERANCE:
+        raise UserError(f"the {fmt} export's predictions differ from the model's by {diff:.3g} "
+                        f"(more than {TOLERANCE}) on {len(expected)} test samples; the export is not usable")
+    return {"run": str(run), "format": fmt, "path": str(target), "samples": int(len(expected)),
+            "max_abs_diff": diff}
+
+
+def _predict(model: Any, x: Any) -> np.ndarray:
+    import tensorflow as tf
+
+    # Through tf.data, as in training: Keras' array adapter rejects NumPy string columns.
+    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(x).batch(SAMPLES), verbose=0))
+
+
+def _samples(run: Path) -> Any:
+    """The first few examples of the run's test split, as the model takes them."""
+    cfg = load_config(run / "config.yaml")
+    data = data_mod.load(cfg)
+    fit_input_shape(cfg, data)
+    test = data.test.take(slice(0, SAMPLES))
+    x = test.x
+    if isinstance(x, dict):
+        return x
+    return np.asarray(x.read(0, len(test)) if hasattr(x, "read") else x, dtype=None)
+
+
+def _keras(model: Any, model_path: Path, target: Path, x: Any) -> Any:
+    shutil.copyfile(model_path, target)
+    return _predict(keras().models.load_model(target, safe_mode=True), x)
+
+
+def _write_saved_model(model: Any, path: str, x: Any) -> None:
+    """A SavedModel whose `serve` runs the model in inference mode.
+
+    model.export's default endpoint calls the model without training=False, and Keras'
+    random augmentation layers then augment: predictions would not match.
+    """
+    import tensorflow as tf
+
+    def spec(a: Any, name: str) -> Any:
+        a = np.asarray(a)
+        return tf.TensorSpec((None, *a.shape[1:]), tf.string if a.dtype.kind in "OUS" else tf.float32, name=name)
+
+    signature = {k: spec(v, k) for k, v in x.items()} if isinstance(x, dict) else spec(x, "inputs")
+    archive = keras().export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serve", fn=lambda inputs: model(inputs, training=False), input_signature=[signature])
+    archive.write_out(path, verbose=False)
+
+
+def _saved_model(model: Any, model_path: Path, target: Path, x: Any) -> Any:
+    import tensorflow as tf
+
+    if target.exists():
+        shutil.rmtree(target)
+    _write_saved_model(model, str(target), x)
+    served = tf.saved_model.load(str(target))  # held: its variables die with it
+    return served.serve(x).numpy()
+
+
+def _tflite(model: Any, model_path: Path, target: Path, x: Any) -> Any:
+    import tempfile
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_saved_model(model, tmp, x)
+        try:
+            target.write_bytes(tf.lite.TFLiteConverter.from_saved_model(tmp).convert())
+        except Exception as e:  # noqa: BLE001  (the converter raises many types for an op it lacks)
+            raise UserError(f"TFLite cannot convert this model: {' '.join(str(e).split())[:200]}",
+                            "--format") from None
+    interpreter = tf.lite.Interpreter(model_path=str(target))
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], [len(x), *x.shape[1:]])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], np.asarray(x, dtype=inp["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _onnx(model: Any, model_path: Path, target: Path, x: Any) -> Any:
+    try:
+        import onnxruntime as ort
+        import tf2onnx
+    except ImportError:
+        raise UserError("onnx export needs tf2onnx and onnxruntime: pip install 'nnctl[onnx]'", "--format") from None
+    import tensorflow as tf
+
+    spec = (tf.TensorSpec((None, *np.shape(x)[1:]), tf.float32, name="inputs"),)
+
+    @tf.function(input_signature=spec)
+    def serve(inputs: Any) -> Any:
+        return model(inputs, training=False)
+
+    try:
+        proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=17)
+    except Exception as e:  # noqa: BLE001  (tf2onnx raises many types for an op it cannot convert)
+        raise UserError(f"tf2onnx cannot convert this model: {' '.join(str(e).split())[:200]}", "--format") from None
+    target.write_bytes(proto.SerializeToString())
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]
