@@ -74,8 +74,12 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    import signal
+
     from . import tf
 
+    # SIGTERM ends nnctl as Ctrl-C does (exit 130, run marked interrupted), not silently by the signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     tf.VERBOSE = verbose
     if not verbose:
         import warnings
@@ -268,7 +272,8 @@ def sweep(
         err.print(f"sweep of {len(plan.points)} runs in {plan.folder} ({parallel} at a time)", highlight=False)
         points = core.execute(plan, parallel, lambda msg: err.print(msg, highlight=False, markup=False))
         rows = leaderboard.of([Path(p.run_dir) for p in points if p.run_dir])
-        rows = leaderboard.order(rows, sort or _default_sort(rows)) if rows else rows
+        sort = sort or _default_sort(rows)
+        rows = leaderboard.order(rows, sort) if sort else rows
         if as_json:
             sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
         else:
@@ -279,10 +284,13 @@ def sweep(
         raise typer.Exit(core.exit_code(points))
 
 
-def _default_sort(rows: list[dict]) -> str:
-    """The config's first metric on the test split (accuracy for a classifier), else the test loss."""
-    metric = rows[0]["config"].get("metrics.0")
-    return f"test.{metric}" if isinstance(metric, str) and any(f"test.{metric}" in r for r in rows) else "loss"
+def _default_sort(rows: list[dict]) -> str | None:
+    """The config's first metric on the test split (accuracy for a classifier), else the test loss, if any."""
+    metric = rows[0]["config"].get("metrics.0") if rows else None
+    for column in (f"test.{metric}", "test.loss"):
+        if any(column in r for r in rows):
+            return column
+    return None
 
 
 def _print_aligned(table: tuple[list[str], list[list]]) -> None:

@@ -115,6 +115,14 @@ class Config(_Strict):
             raise ValueError("must be a non-empty list of positive integers, e.g. [28, 28, 1]")
         return v
 
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _default_optimizer_name(cls, v: Any) -> Any:
+        # `--set optimizer.learning_rate=0.01` on a config without an optimizer: tune the default one.
+        if isinstance(v, dict) and "name" not in v:
+            return {"name": "adam", **v}
+        return v
+
     @field_validator("layers")
     @classmethod
     def _one_key_each(cls, v: list[NamedSpec]) -> list[NamedSpec]:

@@ -207,9 +207,13 @@ def _record(p: Point, code: int, out: str, log: Path) -> None:
     except ValueError:
         result = {}
     p.run_dir = result.get("run_dir", p.run_dir)
-    p.test = result.get("test") or {}
-    p.error = result.get("error") or (None if code == 0 else _last_error(log) or f"exit {code}")
-    p.status = "completed" if code == 0 else "interrupted" if code == 130 else "failed"
+    meta = runs.read_json(Path(p.run_dir) / "metrics.json") if p.run_dir else None
+    p.test = (meta or {}).get("test") or result.get("test") or {}
+    if (meta or {}).get("status") == "completed":  # even if a stop signal caught it on its way out
+        p.status, p.error = "completed", None
+        return
+    p.status = "interrupted" if code == 130 or code < 0 else "failed"
+    p.error = result.get("error") or _last_error(log) or f"exit {code}"
 
 
 def _scores(test: dict[str, float]) -> str:

@@ -164,6 +164,7 @@ def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]
         "dataset": prep.data.info(),
         "warnings": prep.warnings,
         "versions": versions(),
+        "threads": threads(),
         "hparams": flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
     }
     runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))
@@ -281,6 +282,14 @@ def _finish(run: Path, meta: dict[str, Any], duration: float, status: str, reaso
     if reason:
         meta["reason"] = reason
     runs.write_json(run / "metrics.json", meta)
+
+
+def threads() -> dict[str, int]:
+    """TensorFlow's thread pools in this process (0: TensorFlow's default, all cores)."""
+    import tensorflow as tf
+
+    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
 
 
 def versions() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def test_grid_sweep_with_a_failing_point_is_resumable(tmp_path: Path) -> None:
     assert again.stderr.count("completed earlier, skipped") == 3 and "point 4/4" in again.stderr
     runs = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith("diab-p")]
     assert len(runs) == 5  # 3 kept, the failed point tried twice
+    threads = json.loads((runs[0] / "metrics.json").read_text())["threads"]
+    assert threads["intra_op"] == max(1, (os.cpu_count() or 1) // 2)  # --parallel 2 splits the cores
 
 
 def test_dry_run_prints_one_train_command_per_point(cli, tmp_path: Path) -> None:
@@ -134,8 +137,6 @@ SWEEPS = Path(__file__).resolve().parent.parent / "configs" / "sweeps"
 
 
 def test_the_shell_sweep_script_and_its_nnctl_sweep_twin_cover_the_same_points(tmp_path: Path) -> None:
-    import os
-
     fake = tmp_path / "bin" / "nnctl"  # records each call and answers like `nnctl train --json`
     fake.parent.mkdir()
     fake.write_text('#!/bin/sh\necho "$@" >> "$CALLS"\necho \'{"run_dir": "x", "status": "completed"}\'\n')
@@ -156,3 +157,36 @@ def test_the_shell_sweep_script_and_its_nnctl_sweep_twin_cover_the_same_points(t
     twin = {(c.split("learning_rate=")[1].split()[0], c.split("batch_size=")[1].split()[0])
             for c in p.stdout.splitlines()}
     assert {(float(a), int(b)) for a, b in twin} == {(float(a), int(b)) for a, b in points}
+
+
+def test_an_interrupted_sweep_resumes_its_interrupted_run_from_the_checkpoint(tmp_path: Path) -> None:
+    import signal
+
+    cfg = write_config(tmp_path / "iris.yaml", """
+name: iris
+data: {source: iris}
+layers: [{Dense: {units: 8, activation: relu}}, {Dense: {units: 3, activation: softmax}}]
+batch_size: 4
+epochs: 25
+""")
+    cmd = [sys.executable, "-m", "nnctl.cli", "sweep", str(cfg), "--grid", "optimizer.learning_rate=0.01,0.001"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "runs").glob("iris-sweep-*/iris-p001-*/checkpoints/state.json")):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (folder,) = (tmp_path / "runs").glob("iris-sweep-*")
+    points = json.loads((folder / "sweep.json").read_text())["points"]
+    assert [p["status"] for p in points] == ["interrupted", "interrupted"] and points[1]["run_dir"] is None
+    first_run = points[0]["run_dir"]
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    points = json.loads((folder / "sweep.json").read_text())["points"]
+    assert [p["status"] for p in points] == ["completed", "completed"]
+    assert points[0]["run_dir"] == first_run  # continued in its own folder, not started over
+    meta = json.loads((Path(first_run) / "metrics.json").read_text())
+    assert meta["epochs"] == 25 and meta["resumed"][0]["at_epoch"] >= 1
