@@ -27,7 +27,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # progress, warnings, tables: silenced by --quiet
+errors = Console(stderr=True, soft_wrap=True)  # error messages: never silenced
 
 SetOpt = Annotated[
     Optional[list[str]],
@@ -46,17 +47,17 @@ def handled() -> Iterator[None]:
     except typer.Exit:
         raise
     except NnctlError as e:
-        err.print(f"error: {e}", style="red", markup=False, highlight=False)
+        errors.print(f"error: {e}", style="red", markup=False, highlight=False)
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
-        err.print("interrupted", style="red")
+        errors.print("interrupted", style="red")
         raise typer.Exit(130) from None
     except Exception as e:  # noqa: BLE001  (a bug in nnctl: one line, the traceback on request)
         from . import tf
 
         if tf.VERBOSE:
             raise
-        err.print(f"error: internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
+        errors.print(f"error: internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
                   "run with --verbose for the traceback", style="red", markup=False, highlight=False)
         raise typer.Exit(1) from None
 
@@ -70,6 +71,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow's own log lines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors and the final result line; no progress.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -81,6 +85,7 @@ def main(
     # SIGTERM ends nnctl as Ctrl-C does (exit 130, run marked interrupted), not silently by the signal.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     tf.VERBOSE = verbose
+    err.quiet = quiet
     if not verbose:
         import warnings
 
@@ -344,6 +349,30 @@ def export(
             err.print(f"{fmt} export checked on {result['samples']} test samples "
                       f"(max difference {result['max_abs_diff']:.2g})", highlight=False)
             print(result["path"])
+
+
+@app.command()
+def plot(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path("learning_curves.png"),
+) -> None:
+    """Overlay the learning curves of several runs in one figure."""
+    with handled():
+        from . import runs
+        from .analysis import read_history
+        from .errors import UserError
+        from .plots import compare
+
+        curves = {}
+        for value in run_dirs:
+            run = runs.resolve_run(str(value), _runs_dir(None))
+            history = read_history(run)
+            if not history:
+                raise UserError(f"{run} has no epochs in history.csv yet")
+            curves[run.name] = history
+        compare(curves, output)
+        err.print(f"learning curves of {len(curves)} runs", highlight=False)
+        print(output)
 
 
 @app.command()

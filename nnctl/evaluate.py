@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import analysis, runs
 from . import data as data_mod
-from . import runs
 from .config import load_config
 from .errors import UserError
 from .train import K, evaluate_split, fit_input_shape
@@ -32,5 +32,6 @@ def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
         "evaluated_at": time.time(),
         "warnings": data.warnings,
     }
+    result.update(analysis.analyse(run, model, data.test, cfg, data.class_names))
     runs.write_json(run / "evaluation.json", result)
     return result

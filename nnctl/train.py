@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__, checkpoint, keras_names, pipeline, runs, stopping, tasks
+from . import __version__, analysis, checkpoint, keras_names, pipeline, runs, stopping, tasks, tblog
 from . import data as data_mod
 from . import model as model_mod
 from .config import Config, differences, dump_yaml, flatten, load_yaml
@@ -215,6 +215,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
         return round(before + time.time() - session_start, 3)
 
     watch = _Batches(reporter, math.ceil(len(data.train) / cfg.batch_size))
+    board = tblog.Log(run, dump_yaml(prep.resolved()), meta.get("hparams") or {}, first_session=state.epoch == 0)
     reporter.start(cfg.epochs, watch.steps)
     try:
         with stopping.on_signals() as stop:
@@ -233,6 +234,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                             best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch})
                 runs.write_atomic(run / "history.csv", history_csv(state.history))
                 runs.write_json(run / "metrics.json", meta)
+                board.epoch(epoch + 1, logs)
                 reporter.epoch(epoch + 1, logs, time.time() - began)
                 if stop:
                     raise _Stop(stop.signal)
@@ -251,6 +253,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
         raise TrainingFailed(f"training failed: {reason}; run folder: {run}", run) from None
     finally:
         reporter.end()
+        board.close()
 
     kept = state.epoch
     if es is not None and es.restore_best_weights and state.best_epoch is not None:
@@ -259,6 +262,12 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
     meta["val"] = {k[4:]: v for k, v in state.history[kept - 1].items() if k.startswith("val_")} if kept else {}
     meta["test"] = evaluate_split(model, data.test, cfg.batch_size)
     checkpoint.save_model(model, run / "model.keras")
+    try:
+        details = analysis.analyse(run, model, data.test, cfg, data.class_names)
+        runs.write_json(run / "evaluation.json", {"run": str(run), "test": meta["test"], **details,
+                                                  "evaluated_at": time.time()})
+    except Exception as e:  # noqa: BLE001  (figures are extras: the trained, tested model stands)
+        meta["warnings"] = [*meta.get("warnings", []), f"plots/evaluation.json not written: {keras_names.one_line(e)}"]
     _finish(run, meta, elapsed(), "completed")
     return run, meta
 

@@ -1,0 +1,163 @@
+"""The run folder's figures, drawn with matplotlib (Agg: files only, no display needed)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DPI = 110
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _metrics(history: list[dict[str, float]]) -> list[str]:
+    """Base metric names in log order, loss first: val_x is drawn on x's panel."""
+    names = list(dict.fromkeys(k.removeprefix("val_") for row in history for k in row if k != "learning_rate"))
+    return sorted(names, key=lambda n: n != "loss")
+
+
+def learning_curves(history: list[dict[str, float]], best_epoch: int | None, path: Path, title: str = "") -> None:
+    """One panel per metric, train vs validation, the best epoch marked."""
+    plt = _pyplot()
+    names = _metrics(history)
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    epochs = np.arange(1, len(history) + 1)
+    for ax, name in zip(axes.flat, names, strict=False):
+        for key, label, style in ((name, "train", "-"), (f"val_{name}", "validation", "--")):
+            values = [row.get(key, np.nan) for row in history]
+            if not np.all(np.isnan(values)):
+                ax.plot(epochs, values, style, marker="o" if len(epochs) <= 30 else None, markersize=3, label=label)
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label=f"best epoch ({best_epoch})")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if len(epochs) <= 20:
+            ax.set_xticks(epochs)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def compare(curves: dict[str, list[dict[str, float]]], path: Path) -> None:
+    """Several runs' learning curves overlaid, one panel per metric; solid train, dashed validation."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(n for h in curves.values() for n in _metrics(h)))
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes.flat, names, strict=False):
+        for i, (run, history) in enumerate(curves.items()):
+            epochs = np.arange(1, len(history) + 1)
+            colour = colours[i % len(colours)]
+            for key, style, label in ((name, "-", run), (f"val_{name}", "--", None)):
+                values = [row.get(key, np.nan) for row in history]
+                if not np.all(np.isnan(values)):
+                    ax.plot(epochs, values, style, color=colour, label=label)
+        ax.set_title(f"{name}  (solid: train, dashed: validation)", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path) -> None:
+    """Counts per (true, predicted) class; colour by the share of each true class."""
+    plt = _pyplot()
+    n = len(class_names)
+    size = min(14, max(4.5, 0.55 * n + 2.5))
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    slanted = n > 5 and max(map(len, class_names)) > 3
+    ax.set_xticks(range(n), labels=class_names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_yticks(range(n), labels=class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8 if n > 12 else 10,
+                        color="white" if share[i, j] > 0.5 else "black")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"confusion matrix (test, accuracy {accuracy:.3f})")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def predictions(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path) -> None:
+    """Predicted vs true for each regression target (up to 6), with the ideal diagonal."""
+    plt = _pyplot()
+    y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
+    k = min(6, y_true.shape[1])
+    cols = min(3, k)
+    rows = math.ceil(k / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 4.2 * rows), squeeze=False)
+    for j, ax in enumerate(axes.flat[:k]):
+        t, p = y_true[:, j], y_pred[:, j]
+        lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+        ax.scatter(t, p, s=10, alpha=0.6)
+        ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1, label="ideal")
+        mae = float(np.mean(np.abs(t - p)))
+        name = names[j] if j < len(names) else "target" if k == 1 else f"target {j}"
+        ax.set_title(f"test: {name}  (MAE {mae:.4g})")
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[k:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def misclassified(images: np.ndarray, true: list[str], predicted: list[str], path: Path) -> None:
+    """Up to 25 wrongly classified test images, titled true -> predicted."""
+    plt = _pyplot()
+    n = len(images)
+    cols = min(5, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.3 * rows), squeeze=False)
+    for ax, img, t, p in zip(axes.flat, images, true, predicted, strict=False):
+        img = np.asarray(img, dtype="float32")
+        if img.ndim == 3 and img.shape[-1] == 1:
+            img = img[..., 0]
+        lo, hi = float(img.min()), float(img.max())
+        ax.imshow((img - lo) / (hi - lo) if hi > lo else img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(f"{t} → {p}", fontsize=9, color="firebrick")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("misclassified test examples (true → predicted)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
