@@ -376,6 +376,81 @@ def plot(
 
 
 @app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write it here.")] = None,
+) -> None:
+    """The config's JSON Schema for editors (YAML language servers), with Keras' names."""
+    with handled():
+        from .schema import json_schema
+
+        text = json.dumps(json_schema(), indent=2) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from .runs import write_atomic
+
+            write_atomic(output, text)
+            print(output)
+
+
+@app.command()
+def init(
+    file: Annotated[Optional[Path], typer.Argument(help="Write the config here [default: stdout].")] = None,
+    task: Annotated[
+        Optional[str], typer.Option("--task", help="classification, binary, multilabel or regression.")
+    ] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="A built-in name or a path.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """A commented starter config, shaped by its data, that validates and trains as written."""
+    with handled():
+        from .errors import UserError
+
+        tasks = ("classification", "binary", "multilabel", "regression")
+        if task is not None and task not in tasks:
+            raise UserError(f"bad value {task!r}: one of {', '.join(tasks)}", "--task")
+        if file is not None and file.exists() and not force:
+            raise UserError(f"{file} exists; use --force to overwrite it")
+        from .starter import starter
+
+        text = starter(task, data, Path.cwd())
+        if file is None:
+            sys.stdout.write(text)
+            return
+        from .runs import write_atomic
+
+        write_atomic(file, text)
+        err.print(f"wrote {file}; next: nnctl validate {file} && nnctl train {file}", highlight=False)
+        print(file)
+
+
+config_app = typer.Typer(help="Look at configs.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    config: Annotated[Path, typer.Argument(help="The YAML config.")],
+    set_: SetOpt = None,
+    infer: Annotated[
+        bool, typer.Option("--infer", help="Also load the data to fill in task, loss, metrics and input shape.")
+    ] = False,
+) -> None:
+    """The resolved config: every default filled in, --set applied (what a run's config.yaml holds)."""
+    with handled():
+        from .config import dump_yaml, load_config
+
+        cfg = load_config(config, set_)
+        if infer:
+            from . import train as core
+
+            resolved = core.prepare(cfg, config.parent).resolved()
+        else:
+            resolved = cfg.model_dump(mode="json")
+        sys.stdout.write(dump_yaml(resolved))
+
+
+@app.command()
 def datasets(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
 ) -> None:
