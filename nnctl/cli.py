@@ -117,6 +117,9 @@ def train(
         Optional[Path], typer.Option("--resume", metavar="RUN_DIR", help="Continue this run from its last epoch.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    mlflow: Annotated[
+        bool, typer.Option("--mlflow", help="Also log to MLflow (on by itself when MLFLOW_TRACKING_URI is set).")
+    ] = False,
 ) -> None:
     """Validate, build, train and test a model; print the run folder's path last."""
     with handled():
@@ -138,7 +141,7 @@ def train(
         doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
         err.print(f"{doing}: {prep.data.sizes()} examples, {prep.cfg.epochs} epochs", highlight=False)
         try:
-            run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err), resume=run)
+            run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err), resume=run, mlflow=mlflow)
         except RunEnded as e:
             if as_json and e.run is not None:  # a sweep script still learns which folder and why
                 print(json.dumps({"run_dir": str(e.run), "status": e.status, "error": str(e)}))

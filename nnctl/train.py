@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__, analysis, checkpoint, keras_names, pipeline, runs, stopping, tasks, tblog
+from . import __version__, analysis, checkpoint, keras_names, mlflow_log, pipeline, runs, stopping, tasks, tblog
 from . import data as data_mod
 from . import model as model_mod
 from .config import Config, differences, dump_yaml, flatten, load_yaml
@@ -132,15 +132,24 @@ def summarize(cfg: Config, config_dir: Path | None = None) -> str:
 
 
 def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
-          resume: Path | None = None) -> tuple[Path, dict[str, Any]]:
+          resume: Path | None = None, mlflow: bool = False) -> tuple[Path, dict[str, Any]]:
     """Fit, evaluate on the test split and fill a run folder; returns (run folder, metrics).
 
     With `resume`, continue that run from its last complete epoch instead of starting one.
+    With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow.
     """
     run = resume or runs.create(runs_dir, prep.cfg.name or "run")
     with runs.lock(run):
         state, meta = _resume(run, prep) if resume else _start(run, prep)
-        return _fit(run, prep, state, meta, reporter or NullReporter())
+        tracker = None
+        if mlflow_log.wanted(mlflow):
+            tracker = mlflow_log.Tracker(run, prep.cfg.name or "nnctl", meta.get("hparams") or {}, meta)
+            runs.write_json(run / "metrics.json", meta)
+        try:
+            return _fit(run, prep, state, meta, reporter or NullReporter(), tracker)
+        finally:
+            if tracker is not None:
+                tracker.end(meta["status"], meta)
 
 
 def _monitor(cfg: Config, has_val: bool) -> checkpoint.State:
@@ -203,7 +212,7 @@ def _resume(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]
 
 
 def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any],
-         reporter: Reporter) -> tuple[Path, dict[str, Any]]:
+         reporter: Reporter, tracker: mlflow_log.Tracker | None = None) -> tuple[Path, dict[str, Any]]:
     """The training loop, one epoch per model.fit call so each epoch can be reseeded and checkpointed."""
     cfg, data, model = prep.cfg, prep.data, prep.model
     es = cfg.early_stopping
@@ -235,6 +244,8 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                 runs.write_atomic(run / "history.csv", history_csv(state.history))
                 runs.write_json(run / "metrics.json", meta)
                 board.epoch(epoch + 1, logs)
+                if tracker is not None:
+                    tracker.epoch(epoch + 1, logs)
                 reporter.epoch(epoch + 1, logs, time.time() - began)
                 if stop:
                     raise _Stop(stop.signal)

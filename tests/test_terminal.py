@@ -38,3 +38,20 @@ def test_quiet_keeps_only_errors_and_the_final_line(tmp_path: Path) -> None:
     assert len(p.stdout.splitlines()) == 1 and Path(p.stdout.strip()).is_dir()
     p = nnctl("--quiet", "train", cfg, "--set", "epochs=0")
     assert p.returncode == 2 and p.stderr.startswith("error: epochs")
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    import os
+
+    script = Path(sys.executable).parent / "nnctl"  # completion keys on the installed program's name
+
+    def complete(words: str) -> list[str]:
+        env = {**os.environ, "_NNCTL_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(len(words.split()) - 1)}
+        p = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
+        return p.stdout.split()
+
+    assert complete("nnctl sw") == ["sweep"]
+    assert "--resume" in complete("nnctl train --re")
+    shown = subprocess.run([script, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "_NNCTL_COMPLETE=complete_bash" in shown.stdout
