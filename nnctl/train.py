@@ -18,6 +18,7 @@ from . import data as data_mod
 from . import model as model_mod
 from .config import Config, differences, dump_yaml, flatten, load_yaml
 from .errors import Interrupted, TrainingFailed, UserError
+from .flops import training_flops_per_example
 from .tf import keras
 
 K = keras()  # this module only runs when TensorFlow is needed anyway
@@ -79,7 +80,7 @@ def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
     if cfg.class_weight is not None and task not in ("classification", "binary"):
         raise UserError(f"class_weight weighs single-label classes; this is a {task} task", "class_weight")
     model_mod.adapt(built, pipeline.inputs(data.train, cfg.batch_size), cfg.batch_size)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=cfg.jit_compile)
     cfg = cfg.model_copy(update={"task": task, "loss": loss_spec, "metrics": metric_specs,
                                  "input_shape": list(input_shape),
                                  "data": data_mod.absolute_paths(cfg.data, config_dir)})
@@ -224,12 +225,15 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
         return round(before + time.time() - session_start, 3)
 
     watch = _Batches(reporter, math.ceil(len(data.train) / cfg.batch_size))
+    flops = training_flops_per_example(model)
     board = tblog.Log(run, dump_yaml(prep.resolved()), meta.get("hparams") or {}, first_session=state.epoch == 0)
     reporter.start(cfg.epochs, watch.steps)
     try:
         with stopping.on_signals() as stop:
             watch.stop = stop
+            session_epochs = 0
             for epoch in range(state.epoch, state.epoch if state.stopped_early else cfg.epochs):
+                session_epochs += 1
                 shuffle_seed = checkpoint.reseed(model, cfg.seed, epoch)
                 train_ds = pipeline.dataset(data.train, cfg.batch_size, shuffle_seed if cfg.shuffle else None)
                 began = time.time()
@@ -240,7 +244,8 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                 state.stopped_early = es is not None and state.wait >= es.patience
                 checkpoint.save(run, model, state, improved)
                 meta.update(epochs=state.epoch, best_epoch=state.best_epoch, duration_s=elapsed(),
-                            best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch})
+                            best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch},
+                            throughput=_throughput(watch, len(data.train), session_epochs, flops))
                 runs.write_atomic(run / "history.csv", history_csv(state.history))
                 runs.write_json(run / "metrics.json", meta)
                 board.epoch(epoch + 1, logs)
@@ -281,6 +286,14 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
         meta["warnings"] = [*meta.get("warnings", []), f"plots/evaluation.json not written: {keras_names.one_line(e)}"]
     _finish(run, meta, elapsed(), "completed")
     return run, meta
+
+
+def _throughput(watch: _Batches, n_train: int, epochs: int, flops: int | None) -> dict[str, Any]:
+    """Training speed of this process's epochs: examples/s over the batches' wall time (no validation)."""
+    per_s = epochs * n_train / watch.train_seconds if watch.train_seconds > 0 else None
+    return {"train_examples_per_s": round(per_s, 1) if per_s else None,
+            "train_flops_per_example": flops,
+            "train_flop_per_s": round(per_s * flops) if per_s and flops else None}
 
 
 def class_weights(cfg: Config, y: np.ndarray) -> dict[int, float] | None:
@@ -335,11 +348,26 @@ class _Batches(K.callbacks.Callback):
         self.reporter, self.steps = reporter, steps
         self.stop: stopping.StopRequest | None = None
         self._epoch = 0
+        self._first: float | None = None
+        self._last = 0.0
+        self.train_seconds = 0.0  # first batch start to last batch end, summed over epochs
+        self.batches = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
+        self._first = None
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self._first is None:
+            self._first = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._first is not None:
+            self.train_seconds += self._last - self._first
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._last = time.perf_counter()
+        self.batches += 1
         logs = _floats(logs)
         if not all(math.isfinite(v) for v in logs.values()):
             raise _NonFinite(f"non-finite loss in epoch {self._epoch}, batch {batch + 1}: "
