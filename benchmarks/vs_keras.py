@@ -60,6 +60,16 @@ y_test = idx(D + "t10k-labels-idx1-ubyte.gz").astype("int64")
 (x, y), (x_val, y_val) = hold_out(x, y, 0.1, 43)
 '''
 
+FASHION_CONFIG = """
+name: fashion-%s
+seed: 42
+data: {source: fashion_mnist, validation_split: 0.1}
+layers:"""
+FASHION_FIT = """optimizer: {name: adam, learning_rate: 0.001}
+batch_size: 128
+epochs: %(epochs)d
+"""
+
 FIT = '''
 model.compile(optimizer=keras.optimizers.Adam({lr}), loss="{loss}", metrics={metrics})
 model.fit(x, y, batch_size={batch}, epochs={epochs}, validation_data=(x_val, y_val), verbose=0)
@@ -70,11 +80,7 @@ print(json.dumps({{k: float(v) for k, v in test.items()}}))
 
 WORKLOADS = {
     "fashion_cnn": {
-        "config": """
-name: fashion-cnn
-seed: 42
-data: {source: fashion_mnist, validation_split: 0.1}
-layers:
+        "config": FASHION_CONFIG % "cnn" + """
   - Conv2D: {filters: 32, kernel_size: 3, activation: relu}
   - MaxPooling2D: 2
   - Conv2D: {filters: 64, kernel_size: 3, activation: relu}
@@ -83,10 +89,7 @@ layers:
   - Dropout: 0.3
   - Dense: {units: 128, activation: relu}
   - Dense: {units: 10, activation: softmax}
-optimizer: {name: adam, learning_rate: 0.001}
-batch_size: 128
-epochs: %(epochs)d
-""",
+""" + FASHION_FIT,
         "script": COMMON + FASHION_DATA + '''
 L = keras.layers
 model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
@@ -96,19 +99,12 @@ model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="
                  epochs="%(epochs)d"),
     },
     "fashion_mlp": {
-        "config": """
-name: fashion-mlp
-seed: 42
-data: {source: fashion_mnist, validation_split: 0.1}
-layers:
+        "config": FASHION_CONFIG % "mlp" + """
   - Flatten
   - Dense: {units: 256, activation: relu}
   - Dense: {units: 128, activation: relu}
   - Dense: {units: 10, activation: softmax}
-optimizer: {name: adam, learning_rate: 0.001}
-batch_size: 128
-epochs: %(epochs)d
-""",
+""" + FASHION_FIT,
         "script": COMMON + FASHION_DATA + '''
 L = keras.layers
 model = keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Dense(256, activation="relu"),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import data as data_mod
+from . import pipeline
 from .config import load_config
 from .errors import UserError
 from .tf import keras
@@ -35,7 +36,7 @@ def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any
     if isinstance(x, dict) and fmt in ("tflite", "onnx"):
         raise UserError(f"{fmt} export takes one input tensor; this model has named inputs per CSV column "
                         "(categorical features): use --format saved_model or keras", "--format")
-    expected = _predict(model, x)
+    expected = pipeline.predict(model, x, SAMPLES)
     target = output or run / "export" / {"keras": "model.keras", "saved_model": "saved_model",
                                          "tflite": "model.tflite", "onnx": "model.onnx"}[fmt]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -47,13 +48,6 @@ def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any
                         f"(more than {TOLERANCE}) on {len(expected)} test samples; the export is not usable")
     return {"run": str(run), "format": fmt, "path": str(target), "samples": int(len(expected)),
             "max_abs_diff": diff}
-
-
-def _predict(model: Any, x: Any) -> np.ndarray:
-    import tensorflow as tf
-
-    # Through tf.data, as in training: Keras' array adapter rejects NumPy string columns.
-    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(x).batch(SAMPLES), verbose=0))
 
 
 def _samples(run: Path) -> Any:
@@ -70,7 +64,7 @@ def _samples(run: Path) -> Any:
 
 def _keras(model: Any, model_path: Path, target: Path, x: Any) -> Any:
     shutil.copyfile(model_path, target)
-    return _predict(keras().models.load_model(target, safe_mode=True), x)
+    return pipeline.predict(keras().models.load_model(target, safe_mode=True), x, SAMPLES)
 
 
 def _write_saved_model(model: Any, path: str, x: Any) -> None:

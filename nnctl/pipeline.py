@@ -26,6 +26,14 @@ def dataset(split: Split, batch_size: int, shuffle_seed: int | None = None) -> A
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def predict(model: Any, x: Any, batch_size: int) -> np.ndarray:
+    """model.predict on in-memory inputs through tf.data, as in training: Keras' array
+    adapter rejects NumPy string columns (text, categorical CSV features)."""
+    import tensorflow as tf
+
+    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(x).batch(batch_size), verbose=0))
+
+
 def inputs(split: Split, batch_size: int) -> Any:
     """Only the inputs, batched, for adapting preprocessing layers (strings and memory maps included)."""
     return dataset(split, batch_size).map(lambda x, y: x)

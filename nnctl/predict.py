@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import runs
+from . import pipeline, runs
 from .config import Config, load_config
 from .data import scale
 from .data.files import IMAGE_SUFFIXES, read_idx
@@ -34,11 +34,7 @@ def predict_run(run: Path, source: Path) -> str:
     meta = runs.read_json(run / "metrics.json") or {}
     model = keras().models.load_model(model_path, safe_mode=True)  # a model file never runs code
     ids, x = read_inputs(source, cfg, model)
-    import tensorflow as tf
-
-    # Through tf.data, as in training: Keras' array adapter rejects NumPy string columns.
-    out = model.predict(tf.data.Dataset.from_tensor_slices(x).batch(cfg.batch_size), verbose=0)
-    out = np.asarray(out).reshape(len(ids), -1)
+    out = pipeline.predict(model, x, cfg.batch_size).reshape(len(ids), -1)
     return _table(ids, out, cfg, (meta.get("dataset") or {}).get("class_names"))
 
 
