@@ -248,6 +248,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                 state.stopped_early = es is not None and state.wait >= es.patience
                 checkpoint.save(run, model, state, improved)
                 meta.update(epochs=state.epoch, best_epoch=state.best_epoch, duration_s=elapsed(),
+                            val=_val(logs),  # the latest so far; the kept epoch's once training ends
                             best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch},
                             throughput=_throughput(watch, len(data.train), session_epochs, flops))
                 runs.write_atomic(run / "history.csv", history_csv(state.history))
@@ -279,7 +280,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
     if es is not None and es.restore_best_weights and state.best_epoch is not None:
         checkpoint.restore_best(run, model)
         kept = state.best_epoch
-    meta["val"] = {k[4:]: v for k, v in state.history[kept - 1].items() if k.startswith("val_")} if kept else {}
+    meta["val"] = _val(state.history[kept - 1]) if kept else {}
     meta["test"] = evaluate_split(model, data.test, cfg.batch_size)
     checkpoint.save_model(model, run / "model.keras")
     try:
@@ -290,6 +291,10 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
         meta["warnings"] = [*meta.get("warnings", []), f"plots/evaluation.json not written: {keras_names.one_line(e)}"]
     _finish(run, meta, elapsed(), "completed")
     return run, meta
+
+
+def _val(logs: dict[str, float]) -> dict[str, float]:
+    return {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
 
 
 def _throughput(watch: _Batches, n_train: int, epochs: int, flops: int | None) -> dict[str, Any]:
