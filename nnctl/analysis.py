@@ -11,22 +11,22 @@ from typing import Any
 
 import numpy as np
 
-from . import pipeline, plots
+from . import plots
 from .config import Config
 from .data import Split
 
 MISCLASSIFIED = 25
 
 
-def analyse(run: Path, model: Any, test: Split, cfg: Config, class_names: list[str] | None) -> dict[str, Any]:
-    """Write run/plots/*.png; return the per-class table and confusion matrix for evaluation.json."""
+def analyse(run: Path, y_pred: np.ndarray, test: Split, cfg: Config, class_names: list[str] | None) -> dict[str, Any]:
+    """Write run/plots/*.png from the test split's predictions; return the per-class table and
+    confusion matrix for evaluation.json."""
     folder = run / "plots"
     folder.mkdir(exist_ok=True)
     history = read_history(run)
     if history:
         meta_best = _best_epoch(run)
         plots.learning_curves(history, meta_best, folder / "learning_curves.png", title=run.name)
-    y_pred = np.asarray(model.predict(pipeline.dataset(test, cfg.batch_size), verbose=0))
     y_true = np.asarray(test.y)
     if cfg.task in ("classification", "binary"):
         return _classes(folder, test, y_true, y_pred, cfg.task, class_names)

@@ -106,8 +106,17 @@ class Config(_Strict):
     epochs: int = Field(10, ge=1, le=100_000)
     shuffle: bool = True
     jit_compile: bool = False  # XLA; measured 6x slower for a small CNN on CPU, so off unless asked
+    # Batches per compiled call (Keras' compile argument); "auto" sizes it from the model's FLOPs.
+    steps_per_execution: Union[int, Literal["auto"]] = "auto"
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
+
+    @field_validator("steps_per_execution")
+    @classmethod
+    def _positive_steps(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 100_000:
+            raise ValueError('must be "auto" or a whole number from 1 to 100000')
+        return v
 
     @field_validator("input_shape")
     @classmethod

@@ -10,7 +10,8 @@ from . import analysis, runs
 from . import data as data_mod
 from .config import load_config
 from .errors import UserError
-from .train import K, evaluate_split, fit_input_shape
+from .tf import keras
+from .train import fit_input_shape, test_pass
 
 
 def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
@@ -23,15 +24,16 @@ def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
     data = data_mod.load(cfg)
     fit_input_shape(cfg, data)
     # safe_mode: a model file never runs code on load, whoever sent it.
-    model = K.models.load_model(model_path, safe_mode=True)
+    model = keras().models.load_model(model_path, safe_mode=True)
+    metrics, predicted = test_pass(model, data.test, cfg.batch_size)
     result = {
         "run": str(run),
         "data": {"source": data.source, "name": data.name, "fallback": data.fallback,
                  "test_size": len(data.test)},
-        "test": evaluate_split(model, data.test, cfg.batch_size),
+        "test": metrics,
         "evaluated_at": time.time(),
         "warnings": data.warnings,
     }
-    result.update(analysis.analyse(run, model, data.test, cfg, data.class_names))
+    result.update(analysis.analyse(run, predicted, data.test, cfg, data.class_names))
     runs.write_json(run / "evaluation.json", result)
     return result

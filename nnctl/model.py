@@ -11,7 +11,7 @@ import contextlib
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,8 +127,13 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name).lstrip("_-") or "model"
 
 
-def output_units(body: Any) -> int:
-    return int(np.prod(body.output_shape[1:]))
+def output_units(body: Any, where: str) -> int:
+    """How many numbers the model outputs per example; `where` is the last layer's key path."""
+    shape = body.output_shape[1:]
+    if any(d is None for d in shape):
+        raise UserError(f"the model's output shape {list(shape)} is not fixed (None: varies per example); "
+                        "end the stack with a layer of fixed size, such as Dense", where)
+    return int(np.prod(shape))
 
 
 def output_activation(body: Any) -> str:
@@ -153,13 +158,19 @@ def loss_name(loss: Any) -> str:
     return getattr(fn, "__name__", None) or getattr(loss, "name", str(loss))
 
 
-def adapt(built: Built, x: Any, batch_size: int) -> list[str]:
-    """Adapt preprocessing layers (Normalization, TextVectorization, ...) on the training inputs only."""
+def adapt(built: Built, inputs: Callable[[], Any], batch_size: int) -> list[str]:
+    """Adapt preprocessing layers (Normalization, TextVectorization, ...) on the training inputs only.
+
+    `inputs` makes the input dataset, only when some layer adapts (it copies the training split).
+    """
     k = keras()
+    layers = built.body.layers
+    if not any(hasattr(layer, "adapt") for layer in layers):
+        return []
+    x = inputs()
     if built.head is not None:
         x = built.head.predict(x, batch_size=batch_size, verbose=0)
     adapted = []
-    layers = built.body.layers
     for i, layer in enumerate(layers):
         if not hasattr(layer, "adapt"):
             continue

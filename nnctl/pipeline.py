@@ -20,18 +20,45 @@ def dataset(split: Split, batch_size: int, shuffle_seed: int | None = None) -> A
         return _csv(split, batch_size, shuffle_seed)
     if split.streamed:
         return _streamed(split, batch_size, shuffle_seed)
-    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Batches are gathered from whole tensors by index, as Keras does for NumPy arrays: twice the
+    # speed of slicing, shuffling and re-batching one example at a time (it matters for small rows).
+    tensors, n = _tensors(split), len(split)
+    if shuffle_seed is None:
+        order = tf.data.Dataset.range(n)
+    else:
+        order = tf.data.Dataset.from_tensor_slices(
+            tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=[shuffle_seed, 0]))
+    return (order.batch(batch_size)
+            .map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors),
+                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def _tensors(split: Split) -> Any:
+    """The split's arrays as tensors, converted once per split: from_tensor_slices copies NumPy
+    arrays on every call (0.15 s per epoch for Fashion-MNIST's training split), not tensors."""
+    import tensorflow as tf
+
+    cached = getattr(split, "_tensors", None)
+    if cached is None or cached[0] is not split.x:  # x is regrouped in place by fit_input_shape
+        cached = (split.x, tf.nest.map_structure(tf.convert_to_tensor, (split.x, split.y)))
+        split._tensors = cached
+    return cached[1]
 
 
 def predict(model: Any, x: Any, batch_size: int) -> np.ndarray:
-    """model.predict on in-memory inputs through tf.data, as in training: Keras' array
-    adapter rejects NumPy string columns (text, categorical CSV features)."""
+    """The model's outputs for in-memory inputs, batched through tf.data: Keras' array adapter
+    rejects NumPy string columns (text, categorical CSV features)."""
     import tensorflow as tf
 
-    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(x).batch(batch_size), verbose=0))
+    return _outputs(model, tf.data.Dataset.from_tensor_slices(x).batch(batch_size))
+
+
+def _outputs(model: Any, batches: Any) -> np.ndarray:
+    # The model is called eagerly, batch by batch: model.predict would trace a function for
+    # this one pass (0.3 to 0.6 s, more than the pass itself for small models).
+    outs = [np.asarray(model(x, training=False)) for x in batches]
+    return np.concatenate(outs) if outs else np.zeros((0,), "float32")
 
 
 def inputs(split: Split, batch_size: int) -> Any:

@@ -11,13 +11,12 @@ import numpy as np
 DPI = 110
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(rows: int, cols: int, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure and its axes grid, without pyplot: no global figure registry to close, 0.16 s less import."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def _metrics(history: list[dict[str, float]]) -> list[str]:
@@ -28,11 +27,10 @@ def _metrics(history: list[dict[str, float]]) -> list[str]:
 
 def learning_curves(history: list[dict[str, float]], best_epoch: int | None, path: Path, title: str = "") -> None:
     """One panel per metric, train vs validation, the best epoch marked."""
-    plt = _pyplot()
     names = _metrics(history)
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, (4.6 * cols, 3.4 * rows))
     epochs = np.arange(1, len(history) + 1)
     for ax, name in zip(axes.flat, names, strict=False):
         for key, label, style in ((name, "train", "-"), (f"val_{name}", "validation", "--")):
@@ -53,17 +51,17 @@ def learning_curves(history: list[dict[str, float]], best_epoch: int | None, pat
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def compare(curves: dict[str, list[dict[str, float]]], path: Path) -> None:
     """Several runs' learning curves overlaid, one panel per metric; solid train, dashed validation."""
-    plt = _pyplot()
+    import matplotlib
+
     names = list(dict.fromkeys(n for h in curves.values() for n in _metrics(h)))
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = _figure(rows, cols, (5 * cols, 3.6 * rows))
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes.flat, names, strict=False):
         for i, (run, history) in enumerate(curves.items()):
             epochs = np.arange(1, len(history) + 1)
@@ -80,15 +78,14 @@ def compare(curves: dict[str, list[dict[str, float]]], path: Path) -> None:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path) -> None:
     """Counts per (true, predicted) class; colour by the share of each true class."""
-    plt = _pyplot()
     n = len(class_names)
     size = min(14, max(4.5, 0.55 * n + 2.5))
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    fig, axes = _figure(1, 1, (size, size * 0.9))
+    ax = axes[0, 0]
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     slanted = n > 5 and max(map(len, class_names)) > 3
@@ -106,17 +103,15 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path) -> 
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def predictions(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path) -> None:
     """Predicted vs true for each regression target (up to 6), with the ideal diagonal."""
-    plt = _pyplot()
     y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
     k = min(6, y_true.shape[1])
     cols = min(3, k)
     rows = math.ceil(k / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 4.2 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, (4.4 * cols, 4.2 * rows))
     for j, ax in enumerate(axes.flat[:k]):
         t, p = y_true[:, j], y_pred[:, j]
         lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
@@ -133,16 +128,14 @@ def predictions(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: 
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def misclassified(images: np.ndarray, true: list[str], predicted: list[str], path: Path) -> None:
     """Up to 25 wrongly classified test images, titled true -> predicted."""
-    plt = _pyplot()
     n = len(images)
     cols = min(5, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.3 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, (2.1 * cols, 2.3 * rows))
     for ax, img, t, p in zip(axes.flat, images, true, predicted, strict=False):
         img = np.asarray(img, dtype="float32")
         if img.ndim == 3 and img.shape[-1] == 1:
@@ -156,8 +149,9 @@ def misclassified(images: np.ndarray, true: list[str], predicted: list[str], pat
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle("misclassified test examples (true → predicted)", fontsize=10)
-    fig.tight_layout()
+    # Fixed margins: tight_layout measures 25 titled panels one by one (0.1 s of a 0.5 s figure).
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.55 / (2.3 * rows), wspace=0.15,
+                        hspace=0.35)
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 VERBOSE = False  # set by the CLI's --verbose
 
 
+_IMPORTED: list[Any] = []
+_LOCK = threading.Lock()  # data may load on another thread meanwhile, and some loaders need Keras
+
+
 def keras() -> Any:
-    """Import and return the keras module (TensorFlow backend)."""
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
-        return sys.modules["keras"]
+    """Import and return the keras module (TensorFlow backend); thread-safe."""
+    if _IMPORTED:
+        return _IMPORTED[0]
+    with _LOCK:  # a second caller waits for the first import instead of seeing half-imported modules
+        if not _IMPORTED:
+            done = "keras" in sys.modules and "tensorflow" in sys.modules  # imported before nnctl asked
+            _IMPORTED.append(sys.modules["keras"] if done else _import())
+    return _IMPORTED[0]
+
+
+def _import() -> Any:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if VERBOSE:
         import keras as k

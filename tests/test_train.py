@@ -156,4 +156,4 @@ epochs: 3
     assert "non-finite loss in epoch 1" in r.stderr and "learning rate" in r.stderr
     (run,) = run_dirs(tmp_path)
     meta = json.loads((run / "metrics.json").read_text())
-    assert meta["status"] == "failed" and "non-finite loss in epoch 1, batch " in meta["reason"]
+    assert meta["status"] == "failed" and "non-finite loss in epoch 1 by batch " in meta["reason"]

@@ -71,6 +71,10 @@ BAD = [
      ["layers.0.Dense", "would not fit in this machine's memory"]),
     ("huge epochs", lambda t: t.replace("epochs: 1", "epochs: 1.0e+400"), ["epochs", "finite number"]),
     ("bad --set path", None, ["layers.9", "no item"]),
+    ("output of no fixed size", lambda t: t.replace("  - Dense: {units: 3, activation: softmax}",
+                                                    "  - Dense: {units: 3}\n  - TextVectorization"),
+     ["layers.2.TextVectorization", "is not fixed"]),
+    ("steps_per_execution", lambda t: t + "steps_per_execution: 0\n", ["steps_per_execution", '"auto" or a whole number']),
 ]
 
 

@@ -7,7 +7,10 @@ Every loader returns a `Loaded`; this module splits it and checks it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -45,6 +48,13 @@ class Split:
 
     def fingerprint(self) -> str:
         """A short hash of the examples, so two runs can prove they saw the same split."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None or cached[0] is not self.x:
+            cached = (self.x, self._hash())
+            self._fingerprint = cached
+        return cached[1]
+
+    def _hash(self) -> str:
         h = hashlib.sha256()
         if self.streamed:  # never read a streamed file just to hash it
             h.update(self.x.identity().encode())
@@ -57,7 +67,7 @@ class Split:
             if a.dtype.kind in "OUS":
                 h.update("\0".join(map(str, a.ravel())).encode())
             else:
-                h.update(np.ascontiguousarray(a).tobytes())
+                h.update(np.ascontiguousarray(a).data)  # the buffer itself: no copy, and the GIL is let go
         return h.hexdigest()[:16]
 
 
@@ -102,25 +112,87 @@ class Data:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val) if self.val else 0, "test": len(self.test)}
 
-    def info(self) -> dict[str, Any]:
-        """What metrics.json records about the data; hashes every split, so call it once."""
+    def hash_soon(self) -> None:
+        """Start hashing the splits on another thread (hashlib lets the GIL go), for `info` to use.
+
+        Call it once the inputs have their final shape: the shape is part of the hash.
+        """
+        def quietly() -> None:
+            with contextlib.suppress(Exception):  # `info` hashes again on its own thread and reports it
+                self._fingerprints()
+
+        self._hashing = threading.Thread(target=quietly, name="nnctl-hash", daemon=True)
+        self._hashing.start()
+
+    def _fingerprints(self) -> dict[str, str]:
         splits = {"train": self.train, "val": self.val, "test": self.test}
+        return {k: s.fingerprint() for k, s in splits.items() if s is not None}
+
+    def info(self) -> dict[str, Any]:
+        """What metrics.json records about the data."""
+        hashing = getattr(self, "_hashing", None)
+        if hashing is not None:
+            hashing.join()
         return {
             "name": self.name,
             "source": self.source,
             "fallback": self.fallback,
             "sizes": self.sizes(),
-            "fingerprints": {k: s.fingerprint() for k, s in splits.items() if s is not None},
+            "fingerprints": self._fingerprints(),
             "input_shape": list(self.input_shape),
             "class_names": self.class_names,
             "streamed": self.train.streamed,
         }
 
 
-def load(cfg: Config, config_dir: Path | None = None) -> Data:
-    """Load cfg.data and split it: test (unless the source has its own), then validation."""
+def load_soon(cfg: Config, config_dir: Path | None = None) -> Callable[[], Data]:
+    """`load`, begun now on another thread where that is safe; call the result for the Data.
+
+    Meant to overlap TensorFlow's import (seconds of work holding the GIL): decompressing,
+    casting and hashing arrays let the GIL go, so they run on the other core meanwhile.
+    Only array files (IDX, .npz, .npy) are read early: their loaders import nothing new,
+    so the two threads never import modules at the same time. The rest loads on the call.
+    """
+    if not _arrays_only(cfg.data, config_dir):
+        return lambda: load(cfg, config_dir)
+    box: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            box["loaded"] = load_source(cfg.data, config_dir)
+        except BaseException as e:  # noqa: BLE001  (re-raised on the caller's thread)
+            box["error"] = e
+
+    worker = threading.Thread(target=read, name="nnctl-data", daemon=True)
+    worker.start()
+
+    def result() -> Data:
+        worker.join()
+        if "error" in box:
+            raise box["error"]
+        return load(cfg, config_dir, loaded=box["loaded"])
+
+    return result
+
+
+def _arrays_only(spec: DataSpec, config_dir: Path | None) -> bool:
+    from . import builtin, files  # imported on this thread, before the other one starts
+
+    try:
+        if spec.source in builtin.BUILTINS:
+            return spec.source == "fashion_mnist" and builtin.fashion_folder(spec, config_dir) is not None
+        path = resolve_path(spec.source, "data.source", config_dir)
+        return files.kind(path) in ("npz", "npy", "npy_folder", "idx_folder", "idx")
+    except (UserError, OSError):
+        return False  # loading on the caller's thread reports it
+
+
+def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = None) -> Data:
+    """Load cfg.data (or take `loaded`, read already) and split it: test (unless the source has
+    its own), then validation."""
     spec = cfg.data
-    loaded = load_source(spec, config_dir)
+    if loaded is None:
+        loaded = load_source(spec, config_dir)
     if spec.reconstruct:
         if isinstance(loaded.x, (dict, NpyRows, CsvRows)) or loaded.input_dtype != "float32":
             raise UserError("reconstruct needs numeric arrays in memory (not text, CSV columns or streamed "
@@ -219,7 +291,9 @@ def absolute_paths(spec: DataSpec, config_dir: Path | None) -> DataSpec:
 def scale(x: np.ndarray, key: str = "data.source") -> np.ndarray:
     """8-bit images to float32 in [0, 1]; other numbers to float32 as they are."""
     if x.dtype == np.uint8:
-        return x.astype("float32") / 255.0
+        out = x.astype("float32")
+        out /= 255.0  # in place: one float copy of the images, not two
+        return out
     if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
         raise UserError(f"inputs must be numeric, got dtype {x.dtype}", key)
     return x.astype("float32", copy=False)

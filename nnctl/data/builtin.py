@@ -66,20 +66,28 @@ def load(name: str, spec: DataSpec, config_dir: Path | None) -> Loaded:
     if name in SKLEARN:
         return _sklearn(name)
     user_path = resolve_path(spec.path, "data.path", config_dir) if spec.path else None
-    if name == "fashion_mnist":
-        for folder in (user_path, keras_home() / "datasets" / "fashion-mnist", DEBIAN_FASHION_MNIST):
-            if folder is not None and _idx_files(folder):
-                from .files import load_idx_folder
+    folder = fashion_folder(spec, config_dir) if name == "fashion_mnist" else None
+    if folder is not None:
+        from .files import load_idx_folder
 
-                loaded = load_idx_folder(folder, "data.source")
-                loaded.name, loaded.class_names = name, FASHION_NAMES
-                return loaded
+        loaded = load_idx_folder(folder, "data.source")
+        loaded.name, loaded.class_names = name, FASHION_NAMES
+        return loaded
     if name == "mnist" and user_path is None and not (keras_home() / "datasets" / "mnist.npz").exists():
         loaded = _keras(name, spec, None, quiet_failure=True)
         return loaded if loaded is not None else _mnist_sample()
     loaded = _keras(name, spec, user_path)
     assert loaded is not None
     return loaded
+
+
+def fashion_folder(spec: DataSpec, config_dir: Path | None) -> Path | None:
+    """The IDX folder Fashion-MNIST is read from (data.path, Keras' cache, Debian's package), if any."""
+    user_path = resolve_path(spec.path, "data.path", config_dir) if spec.path else None
+    for folder in (user_path, keras_home() / "datasets" / "fashion-mnist", DEBIAN_FASHION_MNIST):
+        if folder is not None and _idx_files(folder):
+            return folder
+    return None
 
 
 def _keras(name: str, spec: DataSpec, user_path: Path | None, quiet_failure: bool = False) -> Loaded | None:

@@ -17,22 +17,38 @@ from .stream import NpyRows
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
 
-def load(path: Path, spec: DataSpec, key: str, config_dir: Path | None) -> Loaded:
+def kind(path: Path) -> str | None:
+    """Which loader reads `path`: npz, npy, npy_folder, idx_folder, image_folder, idx, or None."""
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return _npz(path, key)
-    if suffix == ".npy":
-        return _npy_pair(path, spec, key, config_dir)
+    if suffix in (".npz", ".npy"):
+        return suffix[1:]
     if path.is_dir():
         if (path / "x_train.npy").exists():
-            return _npy_folder(path, spec, key)
+            return "npy_folder"
         if any(path.glob("train-images*")):
-            return load_idx_folder(path, key)
+            return "idx_folder"
         if any(p.is_dir() for p in path.iterdir()):
-            return _image_folder(path, spec, key)
+            return "image_folder"
+        return None
+    return "idx" if _is_idx(path) else None
+
+
+def load(path: Path, spec: DataSpec, key: str, config_dir: Path | None) -> Loaded:
+    found = kind(path)
+    if found == "npz":
+        return _npz(path, key)
+    if found == "npy":
+        return _npy_pair(path, spec, key, config_dir)
+    if found == "npy_folder":
+        return _npy_folder(path, spec, key)
+    if found == "idx_folder":
+        return load_idx_folder(path, key)
+    if found == "image_folder":
+        return _image_folder(path, spec, key)
+    if path.is_dir():
         raise UserError(f"{path}: a folder must hold class sub-folders of images, x_train.npy/y_train.npy, "
                         "or MNIST-format IDX files (train-images-*, train-labels-*)", key)
-    if _is_idx(path):
+    if found == "idx":
         if not spec.labels:
             raise UserError(f"{path} is an IDX file of inputs: set data.labels to its labels file", key)
         labels = resolve_path(spec.labels, "data.labels", config_dir)
