@@ -207,7 +207,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
     if status != 0:
         raise RuntimeError(f"{' '.join(cmd[:5])} failed: {err[-800:]}")
     result = json.loads(out.strip().splitlines()[-1])
-    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024, "test": result.get("test", result)}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+            "test": result.get("test", result)}
 
 
 def main() -> int:
@@ -232,9 +233,12 @@ def main() -> int:
             for side in ("nnctl", "plain") if i % 2 == 0 else ("plain", "nnctl"):  # A B B A: no side always first
                 times[side].append(measure(cmds[side], env))
         ratios = [n["wall_s"] / p["wall_s"] for n, p in zip(times["nnctl"], times["plain"], strict=True)]
+        cpu_ratios = [n["cpu_s"] / p["cpu_s"] for n, p in zip(times["nnctl"], times["plain"], strict=True)]
         report[name] = {
             "pairs": pairs, "epochs": epochs,
             "median_ratio": statistics.median(ratios),
+            "ratios": [round(r, 3) for r in ratios],
+            "median_cpu_ratio": statistics.median(cpu_ratios),
             "nnctl_s": statistics.median(t["wall_s"] for t in times["nnctl"]),
             "plain_s": statistics.median(t["wall_s"] for t in times["plain"]),
             "nnctl_rss_mb": max(t["rss_mb"] for t in times["nnctl"]),
@@ -243,14 +247,15 @@ def main() -> int:
         }
         r = report[name]
         print(f"{name}: nnctl {r['nnctl_s']:.1f}s / plain {r['plain_s']:.1f}s = {r['median_ratio']:.3f} "
+              f"(pairs {r['ratios']}; CPU time ratio {r['median_cpu_ratio']:.3f}) "
               f"(RSS {r['nnctl_rss_mb']:.0f} / {r['plain_rss_mb']:.0f} MB)", flush=True)
-    print("\n| workload | epochs | pairs | nnctl s | plain s | ratio | RSS nnctl MB | RSS plain MB "
+    print("\n| workload | epochs | pairs | nnctl s | plain s | ratio | CPU-time ratio | RSS nnctl MB | RSS plain MB "
           "| test nnctl | test plain |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in report.items():
         key = "accuracy" if "accuracy" in r["plain_test"] else "mae"
         print(f"| {name} | {r['epochs']} | {r['pairs']} | {r['nnctl_s']:.1f} | {r['plain_s']:.1f} | "
-              f"{r['median_ratio']:.3f} | {r['nnctl_rss_mb']:.0f} | {r['plain_rss_mb']:.0f} | "
+              f"{r['median_ratio']:.3f} | {r['median_cpu_ratio']:.3f} | {r['nnctl_rss_mb']:.0f} | {r['plain_rss_mb']:.0f} | "
               f"{key} {r['nnctl_test'].get(key, float('nan')):.4f} | {key} {r['plain_test'][key]:.4f} |")
     print(json.dumps(report))
     return 0
