@@ -126,8 +126,8 @@ def restore(run: Path, model: Any, state: State) -> None:
         raise TrainingFailed(f"checkpoint {path} is missing; the run cannot resume exactly")
     model.optimizer.build(model.trainable_variables)  # Keras skips optimizer variables it has not built
     model.load_weights(path)
-    if int(model.optimizer.iterations) != state.iterations:
-        raise TrainingFailed(f"checkpoint {path} restored {int(model.optimizer.iterations)} optimizer steps, "
+    if int(model.optimizer.iterations.numpy()) != state.iterations:
+        raise TrainingFailed(f"checkpoint {path} restored {int(model.optimizer.iterations.numpy())} optimizer steps, "
                              f"expected {state.iterations}; the run cannot resume exactly")
 
 

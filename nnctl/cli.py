@@ -136,7 +136,7 @@ def train(
             cfg.name = name
         from . import train as core
 
-        prep = core.prepare(cfg, source.parent)
+        prep = core.prepare(cfg, source.parent, distributed=True)
         _warn(prep.warnings)
         doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
         err.print(f"{doing}: {prep.data.sizes()} examples, {prep.cfg.epochs} epochs", highlight=False)
@@ -146,11 +146,17 @@ def train(
             if as_json and e.run is not None:  # a sweep script still learns which folder and why
                 print(json.dumps({"run_dir": str(e.run), "status": e.status, "error": str(e)}))
             raise
-        _print_metrics("test", meta["test"], err)
+        dist = meta.get("distribution") or {}
+        if meta["test"]:  # a non-chief worker tests nothing: the chief does
+            _print_metrics("test", meta["test"], err)
+        elif not dist.get("chief", True):
+            err.print(f"worker {dist['worker']} done; the chief writes {run}", highlight=False)
         if as_json:  # one line, last: `nnctl train --json ... | tail -1` is the whole result
-            print(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"], "val": meta["val"],
-                              "best_epoch": meta["best_epoch"], "epochs": meta["epochs"],
-                              "duration_s": meta["duration_s"]}))
+            result = {"run_dir": str(run), "status": meta["status"], "test": meta["test"], "val": meta["val"],
+                      "best_epoch": meta["best_epoch"], "epochs": meta["epochs"], "duration_s": meta["duration_s"]}
+            if dist.get("strategy", "none") != "none":
+                result.update({k: dist.get(k) for k in ("chief", "worker", "weights_sha256")})
+            print(json.dumps(result))
         else:
             print(run)
 

@@ -88,6 +88,29 @@ class EarlyStopping(_Strict):
     restore_best_weights: bool = True
 
 
+class Distribution(_Strict):
+    """tf.distribute for training (see distribute.py). batch_size stays the global batch."""
+
+    strategy: Literal["none", "mirrored", "multi_worker"] = "none"
+    # mirrored: the devices to mirror over [default: every local GPU, else the CPU]. Naming more
+    # CPUs than the machine shows (CPU:0, CPU:1) splits its CPU into that many logical devices.
+    devices: list[str] | None = Field(None, min_length=1)
+    # multi_worker: where the cluster comes from; auto takes TF_CONFIG, else a Slurm allocation.
+    cluster: Literal["auto", "tf_config", "slurm"] = "auto"
+    slurm_port_base: int = Field(8888, ge=1024, le=65000)
+    # A worker gives up (exit 2) when its peers have not all joined by then.
+    join_timeout_s: float = Field(300.0, gt=0, le=86_400)
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            if not re.fullmatch(r"(/?(job:\w+/)?(replica:\d+/)?(task:\d+/)?device:)?/?(CPU|GPU|TPU):\d+", name,
+                                re.IGNORECASE):
+                raise ValueError(f"bad device name {name!r}: use names such as GPU:0, GPU:1 or CPU:0")
+        return v
+
+
 NamedSpec = Union[str, dict[str, Any]]
 
 
@@ -108,8 +131,19 @@ class Config(_Strict):
     jit_compile: bool = False  # XLA; measured 6x slower for a small CNN on CPU, so off unless asked
     # Batches per compiled call (Keras' compile argument); "auto" sizes it from the model's FLOPs.
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
+    distribution: Distribution = Field(default_factory=Distribution)
+    # Keras' dtype policies: compute in 16 bits, keep weights in float32 (GPUs with tensor cores).
+    mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = None
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
+
+    @field_validator("distribution", mode="before")
+    @classmethod
+    def _strategy_shorthand(cls, v: Any) -> Any:
+        # `distribution: mirrored` is short for `distribution: {strategy: mirrored}`.
+        if v is None:
+            return {}
+        return {"strategy": v} if isinstance(v, str) else v
 
     @field_validator("steps_per_execution")
     @classmethod

@@ -50,7 +50,9 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
         if i == 0 and dtype == "string" and not _takes_strings(new[0]):
             raise UserError("the inputs are raw text: start the stack with a TextVectorization layer, e.g. "
                             "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
-        for layer in new:
+        for j, layer in enumerate(new):
+            if i == len(cfg.layers) - 1 and j == len(new) - 1:
+                _float32_output(k, layer)
             try:
                 with _weights_fit_in_memory():
                     model.add(layer)
@@ -62,6 +64,14 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
                                 f"{keras_names.one_line(e)}", f"{key}.{name}") from None
             shape = model.output_shape
     return model
+
+
+def _float32_output(k: Any, layer: Any) -> None:
+    """Under a mixed-precision policy the output layer computes in float32 (softmax and the
+    loss in 16 bits lose precision), as Keras' mixed-precision guide advises."""
+    policy = k.mixed_precision.global_policy().name
+    if policy.startswith("mixed_") and layer.dtype_policy.name == policy:
+        layer.dtype_policy = "float32"
 
 
 class _TooBig(Exception):

@@ -1,60 +1,76 @@
 """The one place TensorFlow/Keras is imported, lazily and quietly.
 
 TensorFlow prints CUDA-stub, oneDNN and absl lines from C++ straight to file
-descriptor 2 while it imports; environment variables do not silence all of it
-(tensorflow issue 100442), so descriptor 2 is pointed at /dev/null meanwhile.
+descriptor 2 while it imports and starts; environment variables do not silence all
+of it (tensorflow issue 100442), so descriptor 2 is pointed at /dev/null meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 VERBOSE = False  # set by the CLI's --verbose
 
-
 _IMPORTED: list[Any] = []
+_STARTED: list[bool] = []
 _LOCK = threading.Lock()  # data may load on another thread meanwhile, and some loaders need Keras
 
 
-def keras() -> Any:
-    """Import and return the keras module (TensorFlow backend); thread-safe."""
-    if _IMPORTED:
-        return _IMPORTED[0]
-    with _LOCK:  # a second caller waits for the first import instead of seeing half-imported modules
-        if not _IMPORTED:
-            done = "keras" in sys.modules and "tensorflow" in sys.modules  # imported before nnctl asked
-            _IMPORTED.append(sys.modules["keras"] if done else _import())
+def keras(start: bool = True) -> Any:
+    """Import and return the keras module (TensorFlow backend); thread-safe.
+
+    start=False leaves TensorFlow's runtime uninitialised: distribution strategies and
+    logical devices must be set up before its first op (see distribute.py).
+    """
+    if not _IMPORTED:
+        with _LOCK:  # a second caller waits for the first import instead of seeing half-imported modules
+            if not _IMPORTED:
+                done = "keras" in sys.modules and "tensorflow" in sys.modules  # imported before nnctl asked
+                _IMPORTED.append(sys.modules["keras"] if done else _import())
+    if start and not _STARTED:
+        with _LOCK, quiet():
+            if not _STARTED:
+                import tensorflow as tf
+
+                tf.constant(0.0) + 1.0  # loads the lazily loaded C++ modules, finds devices
+                _STARTED.append(True)
     return _IMPORTED[0]
 
 
-def _import() -> Any:
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Descriptor 2 to /dev/null (unless --verbose) while TensorFlow's C++ may print."""
     if VERBOSE:
-        import keras as k
-        import tensorflow as tf
-
-        _threads(tf)
-        return k
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras as k
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
-        _threads(tf)
-        # Warm the lazily loaded C++ modules too, while stderr is still quiet.
-        tf.constant(0.0) + 1.0
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _import() -> Any:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if not VERBOSE:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet():
+        import keras as k
+        import tensorflow as tf
+
+        if not VERBOSE:
+            tf.get_logger().setLevel("ERROR")
+        _threads(tf)
     return k
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import platform
@@ -13,7 +14,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__, analysis, checkpoint, keras_names, mlflow_log, pipeline, runs, stopping, tasks, tblog
+from . import (
+    __version__,
+    analysis,
+    checkpoint,
+    distribute,
+    keras_names,
+    mlflow_log,
+    pipeline,
+    runs,
+    stopping,
+    tasks,
+    tblog,
+)
 from . import data as data_mod
 from . import model as model_mod
 from .config import Config, differences, dump_yaml, flatten, load_yaml
@@ -53,17 +66,31 @@ class Prepared:
     data: data_mod.Data
     model: Any
     warnings: list[str] = field(default_factory=list)
+    dist: distribute.Setup = field(default_factory=distribute.Setup)
 
     def resolved(self) -> dict[str, Any]:
         return self.cfg.model_dump(mode="json")
 
 
-def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
+def prepare(cfg: Config, config_dir: Path | None = None, distributed: bool = False) -> Prepared:
+    """Check and build everything short of training. `distributed` (train) sets up the config's
+    distribution strategy; without it (validate, summary) the model is built on one device."""
+    if distributed and cfg.distribution.strategy == "multi_worker":
+        distribute.supervise(cfg.distribution)  # forks: the parent enforces join_timeout_s
     pending = data_mod.load_soon(cfg, config_dir)
-    keras()  # TensorFlow imports (seconds) while array files are read on another thread
+    # TensorFlow imports (seconds) while array files are read on another thread; a distribution
+    # strategy is created before TensorFlow's first op, as it must be.
+    dist = distribute.setup(cfg.distribution, join=distributed)
     data = pending()
     input_shape = fit_input_shape(cfg, data)
     data.hash_soon()  # fingerprints for metrics.json, hashed while the model is built
+    keras().mixed_precision.set_global_policy(cfg.mixed_precision or "float32")  # float32 undoes a previous run's
+    with dist.scope():
+        return _prepare(cfg, config_dir, data, input_shape, dist)
+
+
+def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_shape: tuple[int, ...],
+             dist: distribute.Setup) -> Prepared:
     built = model_mod.build_for(cfg, data)
     model = built.model
     labels = tasks.Labels.of(data.train.y)
@@ -87,7 +114,7 @@ def prepare(cfg: Config, config_dir: Path | None = None) -> Prepared:
                                  "input_shape": list(input_shape),
                                  "data": data_mod.absolute_paths(cfg.data, config_dir)})
     _dry_run(model, data, cfg)
-    return Prepared(cfg, data, model, warnings)
+    return Prepared(cfg, data, model, warnings, dist)
 
 
 AUTO_FLOP_PER_CALL = 2e9  # about 20 ms on a 2-core CPU: the ~1 ms of Python per compiled call is noise
@@ -98,6 +125,12 @@ def steps_per_execution(cfg: Config, model: Any, n_train: int) -> int:
     """Batches per compiled call: the config's number, or for "auto" enough that Python's
     per-call overhead is small next to the arithmetic (small models gain most; 1 for big ones)."""
     steps = max(1, math.ceil(n_train / cfg.batch_size))
+    if cfg.distribution.strategy != "none":
+        # Keras' multi-step loop fails on distributed iterators (a while/cond placeholder error).
+        if cfg.steps_per_execution not in ("auto", 1):
+            raise UserError("must be 1 (or auto) with a distribution strategy: Keras' multi-step loop "
+                            "fails on distributed datasets", "steps_per_execution")
+        return 1
     if cfg.steps_per_execution != "auto":
         return min(int(cfg.steps_per_execution), steps)
     flops = training_flops_per_example(model)
@@ -161,7 +194,15 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     With `resume`, continue that run from its last complete epoch instead of starting one.
     With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow.
     """
+    dist = prep.dist
+    if resume and dist.workers > 1:
+        raise UserError("a multi_worker run cannot be resumed; start it again", "--resume")
+    if not dist.chief:  # a worker trains in step with the chief and writes nothing
+        run = Path(dist.agree(""))
+        return run, _fit(run, prep, _monitor(prep.cfg, prep.data.val is not None), _worker_meta(prep),
+                         reporter or NullReporter())[1]
     run = resume or runs.create(runs_dir, prep.cfg.name or "run")
+    dist.agree(str(run))  # every worker learns the chief's folder
     with runs.lock(run):
         state, meta = _resume(run, prep) if resume else _start(run, prep)
         tracker = None
@@ -198,6 +239,8 @@ def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]
         "versions": versions(),
         "threads": threads(),
         "steps_per_execution": int(prep.model.steps_per_execution),
+        "distribution": prep.dist.info(prep.cfg.batch_size),
+        "mixed_precision": prep.cfg.mixed_precision,
         "hparams": flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
     }
     runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))
@@ -226,7 +269,8 @@ def _resume(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]
             raise UserError(f"{run} has trained all {state.epoch} epochs; "
                             f"to train longer: nnctl train --resume {run} --epochs {state.epoch + 5}", "--resume")
         # A run killed after its last epoch but before its test still needs restoring, testing and saving.
-        checkpoint.restore(run, prep.model, state)
+        with prep.dist.scope():
+            checkpoint.restore(run, prep.model, state)
     meta.pop("reason", None)
     meta.update(status="running", epochs=state.epoch, hparams=flatten(prep.resolved()))
     meta.setdefault("resumed", []).append({"at_epoch": state.epoch, "time": time.time()})
@@ -251,7 +295,9 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
 
     watch = Batches(reporter, math.ceil(len(data.train) / cfg.batch_size))
     flops = training_flops_per_example(model)
-    board = tblog.Log(run, dump_yaml(prep.resolved()), meta.get("hparams") or {}, first_session=state.epoch == 0)
+    chief = prep.dist.chief  # other workers train in step and write nothing
+    board = tblog.Log(run, dump_yaml(prep.resolved()), meta.get("hparams") or {},
+                      first_session=state.epoch == 0) if chief else None
     reporter.start(cfg.epochs, watch.steps)
     try:
         with stopping.on_signals() as stop:
@@ -265,16 +311,18 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                 fit = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
                                 callbacks=[watch], class_weight=weights, verbose=0)
                 logs = {k: float(v[-1]) for k, v in fit.history.items()}
-                improved = state.record(logs, int(model.optimizer.iterations), es.min_delta if es else 0.0)
+                improved = state.record(logs, int(model.optimizer.iterations.numpy()), es.min_delta if es else 0.0)
                 state.stopped_early = es is not None and state.wait >= es.patience
-                checkpoint.save(run, model, state, improved)
+                if chief:
+                    checkpoint.save(run, model, state, improved)
                 meta.update(epochs=state.epoch, best_epoch=state.best_epoch, duration_s=elapsed(),
                             val=_val(logs),  # the latest so far; the kept epoch's once training ends
                             best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch},
                             throughput=_throughput(watch, len(data.train), session_epochs, flops))
-                runs.write_atomic(run / "history.csv", history_csv(state.history))
-                runs.write_json(run / "metrics.json", meta)
-                board.epoch(epoch + 1, logs)
+                if chief:
+                    runs.write_atomic(run / "history.csv", history_csv(state.history))
+                    runs.write_json(run / "metrics.json", meta)
+                    board.epoch(epoch + 1, logs)
                 if tracker is not None:
                     tracker.epoch(epoch + 1, logs)
                 reporter.epoch(epoch + 1, logs, time.time() - began)
@@ -283,27 +331,36 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                 if state.stopped_early:
                     break
     except (Stop, KeyboardInterrupt):
-        _finish(run, meta, elapsed(), "interrupted", reason="interrupted (Ctrl-C or SIGTERM)")
+        _finish(run, meta, elapsed(), "interrupted", reason="interrupted (Ctrl-C or SIGTERM)", write=chief)
         raise Interrupted(f"interrupted after {state.epoch} complete epoch(s); run folder: {run}; "
                           f"continue with: nnctl train --resume {run}", run) from None
     except NonFinite as e:
-        _finish(run, meta, elapsed(), "failed", reason=str(e))
+        _finish(run, meta, elapsed(), "failed", reason=str(e), write=chief)
         raise TrainingFailed(f"{e}; run folder: {run}", run) from None
     except Exception as e:  # noqa: BLE001  (anything failing mid-run is a failed run, exit 1)
         reason = keras_names.one_line(e)
-        _finish(run, meta, elapsed(), "failed", reason=reason)
+        _finish(run, meta, elapsed(), "failed", reason=reason, write=chief)
         raise TrainingFailed(f"training failed: {reason}; run folder: {run}", run) from None
     finally:
         reporter.end()
-        board.close()
+        if board is not None:
+            board.close()
 
+    if prep.dist.strategy is not None:  # the last epoch's weights, to check that the replicas agree
+        meta["distribution"]["weights_sha256"] = weights_digest(model)
+    if not chief:
+        _finish(run, meta, elapsed(), "completed", write=False)
+        return run, meta
     kept = state.epoch
     if es is not None and es.restore_best_weights and state.best_epoch is not None:
         checkpoint.restore_best(run, model)
         kept = state.best_epoch
     meta["val"] = _val(state.history[kept - 1]) if kept else {}
-    meta["test"], predicted = test_pass(model, data.test, cfg.batch_size)
     checkpoint.save_model(model, run / "model.keras")
+    if prep.dist.strategy is not None:
+        # Test on a plain copy: Keras' test step run eagerly is not meant for mirrored variables.
+        model = keras().models.load_model(run / "model.keras", safe_mode=True)
+    meta["test"], predicted = test_pass(model, data.test, cfg.batch_size)
     try:
         details = analysis.analyse(run, predicted, data.test, cfg, data.class_names)
         runs.write_json(run / "evaluation.json", {"run": str(run), "test": meta["test"], **details,
@@ -354,12 +411,28 @@ def test_pass(model: Any, split: data_mod.Split, batch_size: int) -> tuple[dict[
     return {name: float(v) for name, v in logs.items()}, np.concatenate(outputs)
 
 
-def _finish(run: Path, meta: dict[str, Any], duration: float, status: str, reason: str | None = None) -> None:
+def _finish(run: Path, meta: dict[str, Any], duration: float, status: str, reason: str | None = None,
+            write: bool = True) -> None:
     meta["status"] = status
     meta["duration_s"] = duration
     if reason:
         meta["reason"] = reason
-    runs.write_json(run / "metrics.json", meta)
+    if write:
+        runs.write_json(run / "metrics.json", meta)
+
+
+def _worker_meta(prep: Prepared) -> dict[str, Any]:
+    """A non-chief worker's account of its run, for its own output only (it writes no files)."""
+    return {"status": "running", "epochs": 0, "best_epoch": None, "val": {}, "test": {}, "duration_s": 0.0,
+            "distribution": prep.dist.info(prep.cfg.batch_size)}
+
+
+def weights_digest(model: Any) -> str:
+    """sha256 of every weight's bytes: equal on all workers when the replicas stayed in sync."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).data)
+    return h.hexdigest()
 
 
 def threads() -> dict[str, int]:

@@ -74,7 +74,8 @@ BAD = [
     ("output of no fixed size", lambda t: t.replace("  - Dense: {units: 3, activation: softmax}",
                                                     "  - Dense: {units: 3}\n  - TextVectorization"),
      ["layers.2.TextVectorization", "is not fixed"]),
-    ("steps_per_execution", lambda t: t + "steps_per_execution: 0\n", ["steps_per_execution", '"auto" or a whole number']),
+    ("steps_per_execution", lambda t: t + "steps_per_execution: 0\n",
+     ["steps_per_execution", '"auto" or a whole number']),
 ]
 
 

@@ -1,0 +1,298 @@
+"""tf.distribute for training: the strategy a config asks for, the cluster it runs on, who writes.
+
+- none: TensorFlow's default strategy, one device.
+- mirrored: MirroredStrategy, synchronous data parallelism over local devices.
+- multi_worker: MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG or from a
+  Slurm allocation through TensorFlow's SlurmClusterResolver.
+
+`batch_size` is the global batch: each step splits it over all replicas of all workers,
+and the gradients are averaged, so one step equals one single-device step on the same batch.
+The learning rate is left as the config says.
+
+Strategies must exist before TensorFlow's first op (collective ops and logical devices
+are fixed when its runtime starts), so `setup` runs before anything else touches TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Distribution
+from .errors import UserError
+from .tf import keras, quiet
+
+KEY = "distribution"
+
+
+@dataclass
+class Setup:
+    """The strategy in use and this process's place in the cluster."""
+
+    kind: str = "none"
+    strategy: Any = None  # None: TensorFlow's default strategy
+    chief: bool = True  # only the chief writes the run folder
+    worker: int = 0
+    workers: int = 1
+    replicas: int = 1
+    devices: tuple[str, ...] = ()
+    cluster: dict[str, list[str]] | None = None  # multi_worker: every task's address
+
+    def scope(self) -> Any:
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def info(self, batch_size: int) -> dict[str, Any]:
+        """What metrics.json records: the strategy and how the global batch is split."""
+        return {"strategy": self.kind, "chief": self.chief, "worker": self.worker, "cluster": self.cluster,
+                "workers": self.workers, "replicas": self.replicas,
+                "devices": list(self.devices), "global_batch_size": batch_size,
+                "per_replica_batch_size": batch_size / self.replicas}
+
+    def agree(self, text: str) -> str:
+        """The chief's `text` on every worker (e.g. the run folder it created), through a collective."""
+        if self.workers == 1:
+            return text
+        import numpy as np
+        import tensorflow as tf
+
+        raw = np.zeros(4096, "int32")
+        if self.chief:
+            data = text.encode()[:4096]
+            raw[:len(data)] = np.frombuffer(data, "uint8")
+        total = _all_reduce_sum(self.strategy, tf.constant(raw))
+        return bytes(int(b) for b in total if b).decode()
+
+
+def setup(spec: Distribution, join: bool = True) -> Setup:
+    """Create the strategy the config asks for (quietly), before TensorFlow's first op.
+
+    join=False (validate, summary) checks the settings without creating a strategy or
+    joining a cluster, and builds on one device.
+    """
+    if spec.strategy == "none" or not join:
+        keras()
+        if spec.strategy == "multi_worker":
+            import tensorflow as tf
+
+            _cluster(tf, spec)
+        return Setup()
+    keras(start=False)
+    import tensorflow as tf
+
+    if spec.strategy == "mirrored":
+        return _mirrored(tf, spec)
+    return _multi_worker(tf, spec)
+
+
+def _mirrored(tf: Any, spec: Distribution) -> Setup:
+    devices = spec.devices
+    try:
+        with quiet():  # finding devices makes CUDA print, even without a GPU
+            if devices:
+                _split_cpu(tf, devices)
+                present = {d.name.upper().split("DEVICE:")[-1]: d.name for d in tf.config.list_logical_devices()}
+                missing = [d for d in devices if d.upper().split("DEVICE:")[-1].lstrip("/") not in present]
+                if missing:
+                    raise UserError(f"no device {', '.join(missing)} here; this machine has "
+                                    f"{', '.join(sorted(present))}", f"{KEY}.devices")
+            strategy = tf.distribute.MirroredStrategy(devices=devices)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"cannot mirror over {devices}: {str(e).splitlines()[0]}", f"{KEY}.devices") from None
+    names = tuple(strategy.extended.worker_devices)
+    return Setup("mirrored", strategy, replicas=strategy.num_replicas_in_sync, devices=names)
+
+
+def _split_cpu(tf: Any, devices: list[str]) -> None:
+    """Naming CPU:1 on a one-CPU machine splits the CPU into logical devices (to try mirrored anywhere)."""
+    wanted = [int(d.rsplit(":", 1)[1]) for d in devices if d.rsplit(":", 2)[-2].upper().endswith("CPU")]
+    cpus = tf.config.list_physical_devices("CPU")
+    if wanted and max(wanted) >= len(cpus):
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(max(wanted) + 1)])
+        except RuntimeError:  # the runtime started already (nnctl called in-process twice)
+            raise UserError("logical CPU devices must be set up before TensorFlow starts: run nnctl "
+                            "in a fresh process", f"{KEY}.devices") from None
+
+
+def _multi_worker(tf: Any, spec: Distribution) -> Setup:
+    from . import keras_20585
+
+    resolver, cluster, me = _cluster(tf, spec)
+    _report({"peers": {f"{kind} {i}": addr for kind, addrs in cluster.items() for i, addr in enumerate(addrs)},
+             "me": me})
+    with quiet():
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+        keras_20585.apply()
+        # The first collective: returns once every worker is there.
+        workers = int(_all_reduce_sum(strategy, tf.constant([1], tf.int32))[0])
+    _report("joined")
+    return Setup("multi_worker", strategy, chief=bool(strategy.extended.should_checkpoint),
+                 worker=int(resolver.task_id or 0), workers=workers, replicas=strategy.num_replicas_in_sync,
+                 devices=tuple(strategy.extended.worker_devices), cluster=cluster)
+
+
+def _cluster(tf: Any, spec: Distribution) -> tuple[Any, dict[str, list[str]], str]:
+    """The cluster resolver, the cluster ({task type: addresses}), and this task's name."""
+    source = spec.cluster
+    if source == "auto":
+        source = "tf_config" if os.environ.get("TF_CONFIG") else "slurm" if os.environ.get("SLURM_JOB_ID") else ""
+    if not source:
+        raise UserError("multi_worker needs a cluster: set TF_CONFIG, or run inside a Slurm allocation (srun)",
+                        f"{KEY}.cluster")
+    resolvers = tf.distribute.cluster_resolver
+    if source == "tf_config":
+        try:
+            config = json.loads(os.environ.get("TF_CONFIG") or "")
+            task = config["task"]
+            cluster = config["cluster"]
+            me = f"{task['type']} {int(task['index'])}"
+        except (ValueError, KeyError, TypeError):
+            raise UserError('TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", ...]}, '
+                            '"task": {"type": "worker", "index": 0}}', f"{KEY}.cluster") from None
+        resolver = resolvers.TFConfigClusterResolver()
+    else:
+        try:
+            resolver = _slurm_resolver(tf, spec.slurm_port_base)
+            cluster = resolver.cluster_spec().as_dict()
+        except (KeyError, RuntimeError, OSError, ValueError) as e:
+            raise UserError(f"not inside a usable Slurm allocation ({str(e).splitlines()[0]})",
+                            f"{KEY}.cluster") from None
+        me = f"{resolver.task_type} {resolver.task_id}"
+    cluster = {kind: _listed(addrs) for kind, addrs in cluster.items()}
+    names = [f"{kind} {i}" for kind, addrs in cluster.items() for i in range(len(addrs))]
+    if me not in names:
+        raise UserError(f"this task ({me}) is not in the cluster {names}", f"{KEY}.cluster")
+    return resolver, cluster, me
+
+
+def _slurm_resolver(tf: Any, port_base: int) -> Any:
+    """TensorFlow's SlurmClusterResolver, also on nodes without GPUs.
+
+    Left to itself it counts GPUs with nvidia-smi, and with none it divides by zero while
+    sharing them out. So it gets a nominal GPU per task (auto_set_gpu=False: nothing is
+    assigned) and, on a CPU-only node, reports the true count of 0 to the strategy.
+    """
+    with quiet():
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    if gpus:
+        return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port_base, auto_set_gpu=False,
+                                                                   gpus_per_node=gpus)
+    resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port_base, auto_set_gpu=False,
+                                                                   gpus_per_node=1024, gpus_per_task=1)
+    resolver.num_accelerators = lambda *args, **kwargs: {"GPU": 0}
+    return resolver
+
+
+def _listed(addrs: Any) -> list[str]:
+    return [addrs[k] for k in sorted(addrs)] if isinstance(addrs, dict) else list(addrs)
+
+
+def _all_reduce_sum(strategy: Any, value: Any) -> Any:
+    """Sum a tensor over all replicas of all workers (every worker must call it)."""
+    import tensorflow as tf
+
+    def step() -> Any:
+        return tf.distribute.get_replica_context().all_reduce("sum", value)
+
+    return strategy.experimental_local_results(strategy.run(step))[0].numpy()
+
+
+# ---------------------------------------------------------------- the join timeout
+#
+# A worker waiting for its peers is blocked inside TensorFlow's C++ with the GIL held and
+# SIGTERM caught: no thread of its own can end it. So `nnctl train` forks before TensorFlow
+# loads; the parent (no TensorFlow) supervises the child that trains. The child reports its
+# cluster, then "joined" after the first collective; if that takes longer than
+# join_timeout_s, the parent kills the child, names the peers that never arrived, exits 2.
+
+_REPORT: list[int] = []  # the child's end of the pipe to the supervising parent
+
+
+def supervise(spec: Distribution) -> None:
+    """Fork; return in the child (which trains). The parent supervises and never returns."""
+    import signal
+
+    if "tensorflow" in sys.modules:
+        raise UserError("multi_worker must start in a fresh process (TensorFlow is loaded already)", KEY)
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        _REPORT.append(write_end)
+        return
+    os.close(write_end)
+    joined = False
+
+    def forward(signum: int, frame: Any) -> None:
+        # A scheduler's SIGTERM reaches this process: pass it on, or end a child stuck joining.
+        os.kill(pid, signum if joined else signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child from the terminal itself
+    peers, me = _wait_for_line(read_end, None)
+    if peers is not None:
+        joined = _wait_for_line(read_end, spec.join_timeout_s)[0] == "joined"
+        if not joined and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            missing = [f"{name} ({addr})" for name, addr in peers.items() if name != me and not _listening(addr)]
+            others = ", ".join(missing) or "some of " + ", ".join(n for n in peers if n != me)
+            os.write(2, (f"error: {KEY}.join_timeout_s: after {spec.join_timeout_s:g} s the cluster was "
+                         f"still incomplete; did not join: {others}\n").encode())
+            os._exit(2)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def _report(message: Any) -> None:
+    if _REPORT:
+        os.write(_REPORT[0], (json.dumps(message) + "\n").encode())
+
+
+def _wait_for_line(fd: int, timeout: float | None) -> tuple[Any, Any]:
+    """The child's next report: (peers, me), ("joined", None), or (None, None) on timeout or exit."""
+    import select
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            ready, _, _ = select.select([fd], [], [], left)
+        except InterruptedError:
+            continue
+        if not ready:
+            return None, None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None, None
+        buf += chunk
+    message = json.loads(buf.split(b"\n", 1)[0])
+    return (message, None) if message == "joined" else (message["peers"], message["me"])
+
+
+def _alive(pid: int) -> bool:
+    return os.waitpid(pid, os.WNOHANG) == (0, 0)
+
+
+def _listening(addr: str) -> bool:
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
