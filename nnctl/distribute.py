@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class Setup:
     replicas: int = 1
     devices: tuple[str, ...] = ()
     cluster: dict[str, list[str]] | None = None  # multi_worker: every task's address
+    setup_s: float = 0.0  # creating the strategy (multi_worker: until every worker had joined)
 
     def scope(self) -> Any:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
@@ -50,7 +52,7 @@ class Setup:
         """What metrics.json records: the strategy and how the global batch is split."""
         return {"strategy": self.kind, "chief": self.chief, "worker": self.worker, "cluster": self.cluster,
                 "workers": self.workers, "replicas": self.replicas,
-                "devices": list(self.devices), "global_batch_size": batch_size,
+                "devices": list(self.devices), "setup_s": round(self.setup_s, 3), "global_batch_size": batch_size,
                 "per_replica_batch_size": batch_size / self.replicas}
 
     def agree(self, text: str) -> str:
@@ -91,6 +93,7 @@ def setup(spec: Distribution, join: bool = True) -> Setup:
 
 def _mirrored(tf: Any, spec: Distribution) -> Setup:
     devices = spec.devices
+    began = time.perf_counter()
     try:
         with quiet():  # finding devices makes CUDA print, even without a GPU
             if devices:
@@ -104,7 +107,8 @@ def _mirrored(tf: Any, spec: Distribution) -> Setup:
     except (ValueError, RuntimeError) as e:
         raise UserError(f"cannot mirror over {devices}: {str(e).splitlines()[0]}", f"{KEY}.devices") from None
     names = tuple(strategy.extended.worker_devices)
-    return Setup("mirrored", strategy, replicas=strategy.num_replicas_in_sync, devices=names)
+    return Setup("mirrored", strategy, replicas=strategy.num_replicas_in_sync, devices=names,
+                 setup_s=time.perf_counter() - began)
 
 
 def _split_cpu(tf: Any, devices: list[str]) -> None:
@@ -126,6 +130,7 @@ def _multi_worker(tf: Any, spec: Distribution) -> Setup:
     resolver, cluster, me = _cluster(tf, spec)
     _report({"peers": {f"{kind} {i}": addr for kind, addrs in cluster.items() for i, addr in enumerate(addrs)},
              "me": me})
+    began = time.perf_counter()
     with quiet():
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
         keras_20585.apply()
@@ -134,7 +139,8 @@ def _multi_worker(tf: Any, spec: Distribution) -> Setup:
     _report("joined")
     return Setup("multi_worker", strategy, chief=bool(strategy.extended.should_checkpoint),
                  worker=int(resolver.task_id or 0), workers=workers, replicas=strategy.num_replicas_in_sync,
-                 devices=tuple(strategy.extended.worker_devices), cluster=cluster)
+                 devices=tuple(strategy.extended.worker_devices), cluster=cluster,
+                 setup_s=time.perf_counter() - began)
 
 
 def _cluster(tf: Any, spec: Distribution) -> tuple[Any, dict[str, list[str]], str]:
@@ -265,7 +271,6 @@ def _report(message: Any) -> None:
 def _wait_for_line(fd: int, timeout: float | None) -> tuple[Any, Any]:
     """The child's next report: (peers, me), ("joined", None), or (None, None) on timeout or exit."""
     import select
-    import time
 
     deadline = None if timeout is None else time.monotonic() + timeout
     buf = b""
