@@ -255,7 +255,8 @@ def main() -> int:
     for name, r in report.items():
         key = "accuracy" if "accuracy" in r["plain_test"] else "mae"
         print(f"| {name} | {r['epochs']} | {r['pairs']} | {r['nnctl_s']:.1f} | {r['plain_s']:.1f} | "
-              f"{r['median_ratio']:.3f} | {r['median_cpu_ratio']:.3f} | {r['nnctl_rss_mb']:.0f} | {r['plain_rss_mb']:.0f} | "
+              f"{r['median_ratio']:.3f} | {r['median_cpu_ratio']:.3f} | {r['nnctl_rss_mb']:.0f} | "
+              f"{r['plain_rss_mb']:.0f} | "
               f"{key} {r['nnctl_test'].get(key, float('nan')):.4f} | {key} {r['plain_test'][key]:.4f} |")
     print(json.dumps(report))
     return 0
