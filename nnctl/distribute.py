@@ -235,32 +235,43 @@ def supervise(spec: Distribution) -> None:
         _REPORT.append(write_end)
         return
     os.close(write_end)
-    joined = False
+    joined = [False]
 
-    def forward(signum: int, frame: Any) -> None:
-        # A scheduler's SIGTERM reaches this process: pass it on, or end a child stuck joining.
-        os.kill(pid, signum if joined else signal.SIGKILL)
+    def on_signal(signum: int, frame: Any) -> None:
+        if joined[0]:  # the child stops itself; Ctrl-C reaches it from the terminal directly
+            if signum == signal.SIGTERM:
+                os.kill(pid, signal.SIGTERM)
+            return
+        _end(pid, "interrupted while waiting for the other workers to join", 130)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child from the terminal itself
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     peers, me = _wait_for_line(read_end, None)
     if peers is not None:
-        joined = _wait_for_line(read_end, spec.join_timeout_s)[0] == "joined"
-        if not joined and _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+        joined[0] = _wait_for_line(read_end, spec.join_timeout_s)[0] == "joined"
+        if not joined[0]:
+            ended, status = os.waitpid(pid, os.WNOHANG)
+            if ended:  # it stopped on its own (an error) before joining
+                os._exit(_exit_code(status))
             missing = [f"{name} ({addr})" for name, addr in peers.items() if name != me and not _listening(addr)]
             others = ", ".join(missing) or "some of " + ", ".join(n for n in peers if n != me)
-            os.write(2, (f"error: {KEY}.join_timeout_s: after {spec.join_timeout_s:g} s the cluster was "
-                         f"still incomplete; did not join: {others}\n").encode())
-            os._exit(2)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+            _end(pid, f"{KEY}.join_timeout_s: after {spec.join_timeout_s:g} s the cluster was still incomplete; "
+                      f"did not join: {others}", 2)
+    os._exit(_exit_code(os.waitpid(pid, 0)[1]))  # waitpid is retried after signals (PEP 475)
+
+
+def _exit_code(status: int) -> int:
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _end(pid: int, message: str, code: int) -> None:
+    """Kill the child (it ignores gentler signals while joining), say why in one line, exit."""
+    import signal
+
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.write(2, f"error: {message}\n".encode())
+    os._exit(code)
 
 
 def _report(message: Any) -> None:
@@ -288,10 +299,6 @@ def _wait_for_line(fd: int, timeout: float | None) -> tuple[Any, Any]:
         buf += chunk
     message = json.loads(buf.split(b"\n", 1)[0])
     return (message, None) if message == "joined" else (message["peers"], message["me"])
-
-
-def _alive(pid: int) -> bool:
-    return os.waitpid(pid, os.WNOHANG) == (0, 0)
 
 
 def _listening(addr: str) -> bool:

@@ -156,6 +156,20 @@ def test_a_worker_whose_peer_never_joins_exits_2_naming_it(config: Path) -> None
     assert f"worker 1 (127.0.0.1:{ports[1]})" in line and f"127.0.0.1:{ports[0]}" not in line
 
 
+def test_ctrl_c_while_waiting_for_peers_exits_130_at_once(config: Path) -> None:
+    """TensorFlow ignores signals while a worker waits; nnctl's supervising parent does not."""
+    import signal
+
+    ports = free_ports(2)
+    proc = nnctl("train", config, "--set", "distribution={strategy: multi_worker, join_timeout_s: 600}",
+                 env={"TF_CONFIG": tf_config(ports, 0)})
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc, timeout=30)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "error: interrupted while waiting for the other workers to join"
+
+
 def test_multi_worker_cluster_from_a_slurm_allocation(tmp_path: Path, config: Path) -> None:
     """One Slurm task (the variables srun sets) resolved by TensorFlow's SlurmClusterResolver."""
     port = free_ports(1)[0]
