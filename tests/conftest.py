@@ -63,6 +63,16 @@ def blobs_npz(tmp_path: Path) -> Path:
     return path
 
 
+def write_tags_csv(path: Path, rows: int) -> Path:
+    """A multi-label CSV: two numeric columns and a `tags` column of "sun|rain" lists, seeded."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(rows, 2))
+    tags = ["|".join(t for t, on in (("sun", r[0] > 0), ("rain", r[1] > 0)) if on) for r in x]
+    lines = ["p,q,tags"] + [f"{r[0]:.3f},{r[1]:.3f},{t}" for r, t in zip(x, tags, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def run_dirs(tmp_path: Path) -> list[Path]:
     root = tmp_path / "runs"
     return sorted(p for p in root.iterdir()) if root.exists() else []

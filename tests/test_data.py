@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_dirs, write_config
+from conftest import run_dirs, write_config, write_tags_csv
 
 
 def train_ok(cli, cfg: Path, *args: str) -> tuple[Path, dict]:
@@ -181,11 +181,7 @@ epochs: 2
 
 
 def test_csv_multilabel_list_column(cli, tmp_path: Path) -> None:
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=(120, 2))
-    tags = ["|".join(t for t, on in (("sun", r[0] > 0), ("rain", r[1] > 0)) if on) for r in x]
-    lines = ["p,q,tags"] + [f"{r[0]:.3f},{r[1]:.3f},{t}" for r, t in zip(x, tags, strict=True)]
-    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    write_tags_csv(tmp_path / "m.csv", 120)
     cfg = write_config(tmp_path / "c.yaml", """
 data: {source: m.csv, target: tags}
 layers: [{Dense: {units: 2, activation: sigmoid}}]

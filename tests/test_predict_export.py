@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_config
+from conftest import write_config, write_tags_csv
 
 
 def train(cli, cfg: Path) -> Path:
@@ -111,11 +111,7 @@ epochs: 30
 
 
 def test_multilabel_csv_and_output_file(cli, tmp_path: Path) -> None:
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=(200, 2))
-    tags = ["|".join(t for t, on in (("sun", r[0] > 0), ("rain", r[1] > 0)) if on) for r in x]
-    lines = ["p,q,tags"] + [f"{r[0]:.3f},{r[1]:.3f},{t}" for r, t in zip(x, tags, strict=True)]
-    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    write_tags_csv(tmp_path / "m.csv", 200)
     run = train(cli, write_config(tmp_path / "m.yaml", """
 data: {source: m.csv, target: tags}
 layers: [{Dense: {units: 2, activation: sigmoid}}]
