@@ -97,12 +97,12 @@ def _mirrored(tf: Any, spec: Distribution) -> Setup:
     try:
         with quiet():  # finding devices makes CUDA print, even without a GPU
             if devices:
-                _split_cpu(tf, devices)
-                present = {d.name.upper().split("DEVICE:")[-1]: d.name for d in tf.config.list_logical_devices()}
-                missing = [d for d in devices if d.upper().split("DEVICE:")[-1].lstrip("/") not in present]
+                _split_cpu(tf, [_short(d) for d in devices])
+                present = sorted(_short(d.name) for d in tf.config.list_logical_devices())
+                missing = [d for d in devices if _short(d) not in present]
                 if missing:
-                    raise UserError(f"no device {', '.join(missing)} here; this machine has "
-                                    f"{', '.join(sorted(present))}", f"{KEY}.devices")
+                    raise UserError(f"no device {', '.join(missing)} here; this machine has {', '.join(present)}",
+                                    f"{KEY}.devices")
             strategy = tf.distribute.MirroredStrategy(devices=devices)
     except (ValueError, RuntimeError) as e:
         raise UserError(f"cannot mirror over {devices}: {str(e).splitlines()[0]}", f"{KEY}.devices") from None
@@ -111,9 +111,14 @@ def _mirrored(tf: Any, spec: Distribution) -> Setup:
                  setup_s=time.perf_counter() - began)
 
 
+def _short(name: str) -> str:
+    """"/job:localhost/replica:0/task:0/device:CPU:1", "/device:cpu:1" or "cpu:1" -> "CPU:1"."""
+    return name.upper().split("DEVICE:")[-1].lstrip("/")
+
+
 def _split_cpu(tf: Any, devices: list[str]) -> None:
     """Naming CPU:1 on a one-CPU machine splits the CPU into logical devices (to try mirrored anywhere)."""
-    wanted = [int(d.rsplit(":", 1)[1]) for d in devices if d.rsplit(":", 2)[-2].upper().endswith("CPU")]
+    wanted = [int(d.split(":")[1]) for d in devices if d.startswith("CPU:")]
     cpus = tf.config.list_physical_devices("CPU")
     if wanted and max(wanted) >= len(cpus):
         try:
