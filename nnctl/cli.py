@@ -528,7 +528,31 @@ class _Progress:
 
 
 def run() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as e:
+        if "tensorflow" not in sys.modules:
+            raise
+        _exit_now(e.code)
+
+
+def _exit_now(code: int | str | None) -> None:
+    """End the process without the interpreter's teardown once TensorFlow is loaded.
+
+    Freeing TensorFlow's modules and C++ state takes about a second (0.96 s after a bare
+    `import keras`, against 0.05 s this way) and writes nothing: by now every run file is
+    closed and renamed into place. atexit handlers still run and the streams are flushed.
+    """
+    import atexit
+    import os
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()  # what a normal exit runs first (logging, multiprocessing)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

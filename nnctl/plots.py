@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 DPI = 110
+
+
+def import_soon() -> None:
+    """Import matplotlib (0.4 s) on another thread while a model trains: the training loop waits
+    in TensorFlow's C++ with the GIL released, so the plots at the end find it imported."""
+
+    def work() -> None:
+        try:
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+        except Exception:  # noqa: BLE001, S110  (the plots import it again and report what fails)
+            pass
+
+    threading.Thread(target=work, name="nnctl-plots-import", daemon=True).start()
 
 
 def _figure(rows: int, cols: int, figsize: tuple[float, float]) -> tuple[Any, Any]:

@@ -64,7 +64,7 @@ def _import() -> Any:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if not VERBOSE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with quiet():
+    with quiet(), _hidden("sklearn"):
         import keras as k
         import tensorflow as tf
 
@@ -72,6 +72,23 @@ def _import() -> Any:
             tf.get_logger().setLevel("ERROR")
         _threads(tf)
     return k
+
+
+@contextlib.contextmanager
+def _hidden(name: str) -> Iterator[None]:
+    """Import with `name` looking absent. Keras imports scikit-learn (and SciPy with it: about
+    1 s) only for its scikit-learn wrappers, which nnctl does not use; the data splits and
+    reports import it themselves when they run. No other thread imports meanwhile (see
+    data.load_soon), so none can see the gap."""
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # type: ignore[assignment]  (None makes `import name` raise ImportError)
+    try:
+        yield
+    finally:
+        if name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
 
 
 def _threads(tf: Any) -> None:

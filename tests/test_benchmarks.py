@@ -37,3 +37,57 @@ def test_jit_compile_is_a_config_key_off_by_default(cli, tmp_path: Path) -> None
     r = cli("train", cfg, "--set", "jit_compile=true")
     assert r.exit_code == 0, r.stderr
     assert "jit_compile: true" in (Path(r.last_line) / "config.yaml").read_text()
+
+
+def test_epochs_keep_the_compiled_functions(cli, tmp_path: Path, monkeypatch) -> None:
+    """tf.random.set_seed clears TensorFlow's kernel cache: called per epoch, it made every epoch
+    re-instantiate the compiled train and test functions (0.3 s each for a small LSTM)."""
+    import tensorflow as tf
+
+    calls = []
+    real = tf.random.set_seed
+    monkeypatch.setattr(tf.random, "set_seed", lambda seed: (calls.append(seed), real(seed)))
+    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nseed: 3\n"
+                       "layers: [{Dropout: 0.2}, {Dense: {units: 3, activation: softmax}}]\nepochs: 3\n")
+    assert cli("train", cfg).exit_code == 0
+    assert calls == [3]  # once, before the weights are made; not once per epoch
+
+
+def test_test_metrics_equal_keras_evaluate_of_the_saved_model(cli, tmp_path: Path) -> None:
+    import keras
+
+    from nnctl import data
+    from nnctl.config import load_config
+
+    cfg_path = write_config(tmp_path / "c.yaml", """
+data: {source: digits, validation_split: 0.1, test_split: 0.2}
+input_shape: [8, 8, 1]
+layers: [{Conv2D: {filters: 4, kernel_size: 3, activation: relu}}, Flatten, {Dense: {units: 10, activation: softmax}}]
+batch_size: 50
+epochs: 2
+""")
+    run = Path(cli("train", cfg_path).last_line)
+    test = data.load(load_config(run / "config.yaml")).test
+    model = keras.models.load_model(run / "model.keras")
+    want = model.evaluate(test.x.reshape(-1, 8, 8, 1), test.y, batch_size=50, verbose=0, return_dict=True)
+    got = json.loads((run / "metrics.json").read_text())["test"]
+    assert got == {k: float(v) for k, v in want.items()}  # the last batch is smaller: weighted as evaluate does
+    predicted = json.loads((run / "evaluation.json").read_text())["confusion_matrix"]
+    assert sum(map(sum, predicted)) == len(test.y) == 359
+
+
+def test_a_failed_training_exits_1_from_a_real_process(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "d.yaml", "data: {source: diabetes}\nlayers: [{Dense: 1}]\n"
+                                            "optimizer: {name: sgd, learning_rate: 1.0e+6}\nepochs: 2\n")
+    p = subprocess.run([sys.executable, "-m", "nnctl.cli", "train", cfg, "--runs-dir", tmp_path / "runs"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "non-finite loss in epoch 1" in p.stderr.splitlines()[-1], p.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_keras_is_imported_without_scikit_learn_which_still_imports_after() -> None:
+    code = ("import sys; from nnctl.tf import keras; k = keras(start=False); "
+            "assert 'sklearn' not in sys.modules; import sklearn.metrics; print(k.layers.Dense(2).units)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip() == "2", p.stderr[-2000:]

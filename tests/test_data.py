@@ -335,3 +335,24 @@ batch_size: 40
     assert meta["dataset"]["streamed"] is True
     assert meta["dataset"]["sizes"] == {"train": 288, "val": 32, "test": 80}
     assert meta["test"]["accuracy"] > 0.6  # the streamed rows really reach the model
+
+
+def test_npz_arrays_read_in_one_call_equal_numpys(tmp_path: Path) -> None:
+    from nnctl.data.files import _Npz
+
+    arrays = {"x": np.asfortranarray(np.arange(24, dtype="float32").reshape(4, 6)),
+              "y": np.array(["a", "bb", "c", "d"]), "z": np.arange(5, dtype=">i4")}
+    for save in (np.savez, np.savez_compressed):
+        save(tmp_path / "a.npz", **arrays)
+        with _Npz(tmp_path / "a.npz") as z:
+            assert sorted(z.files) == ["x", "y", "z"]
+            for name, want in arrays.items():
+                got = z[name]
+                assert got.dtype == want.dtype and np.array_equal(got, want) and got.flags.writeable
+
+
+def test_an_npz_of_objects_is_one_line_exit_2(cli, tmp_path: Path) -> None:
+    np.savez(tmp_path / "o.npz", x=np.array([{}, 1], dtype=object), y=np.array([0, 1]))
+    cfg = write_config(tmp_path / "o.yaml", f"data: {{source: {tmp_path / 'o.npz'}}}\nlayers: [{{Dense: 1}}]\n")
+    r = cli("validate", cfg)
+    assert r.exit_code == 2 and "not a readable .npz file" in r.stderr and "object arrays" in r.stderr, r.stderr
