@@ -10,6 +10,8 @@ from .data import Split, scale
 from .data.stream import CsvRows
 
 SHUFFLE_BUFFER = 10_000  # rows held for shuffling a streamed CSV
+GATHER_CALLS = 2  # batches gathered at once from in-memory tensors
+PREFETCH = 2  # batches ready ahead of the model
 
 
 def dataset(split: Split, batch_size: int, shuffle_seed: int | None = None) -> Any:
@@ -28,10 +30,16 @@ def dataset(split: Split, batch_size: int, shuffle_seed: int | None = None) -> A
     else:
         order = tf.data.Dataset.from_tensor_slices(
             tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=[shuffle_seed, 0]))
-    return (order.batch(batch_size)
-            .map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors),
-                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+    batches = (order.batch(batch_size)
+               .map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors),
+                    num_parallel_calls=GATHER_CALLS, deterministic=True)
+               .prefetch(PREFETCH))
+    # Fixed sizes, no autotuning: with tf.data's autotuner on, the CPUs sat idle for a quarter of
+    # many epochs (Fashion-MNIST CNN: 10.3 s epochs with 6.9 core-seconds idle, against 7.2-8.1 s
+    # with 1.4-1.7 idle; same CPU time). A gather is one copy: two in flight keep up with any model.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.with_options(options)
 
 
 def _tensors(split: Split) -> Any:
