@@ -39,6 +39,7 @@ class Batches(K.callbacks.Callback):
         self._first: float | None = None
         self._last = 0.0
         self.train_seconds = 0.0  # first batch start to last batch end, summed over epochs
+        self.first_call: tuple[float, int] | None = None  # (seconds, batches) of the call that traced
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
@@ -54,6 +55,8 @@ class Batches(K.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._last = time.perf_counter()
+        if self.first_call is None and self._first is not None:  # Keras passes the call's last batch index
+            self.first_call = (self._last - self._first, batch + 1)
         values = _floats(logs)
         if not all(math.isfinite(v) for v in values.values()):
             raise NonFinite(f"non-finite loss in epoch {self._epoch} by batch {batch + 1}: "

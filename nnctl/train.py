@@ -321,7 +321,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
                 meta.update(epochs=state.epoch, best_epoch=state.best_epoch, duration_s=elapsed(),
                             val=_val(logs),  # the latest so far; the kept epoch's once training ends
                             best={"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch},
-                            throughput=_throughput(watch, len(data.train), session_epochs, flops))
+                            throughput=_throughput(watch, len(data.train), cfg.batch_size, session_epochs, flops))
                 if chief:
                     runs.write_atomic(run / "history.csv", history_csv(state.history))
                     runs.write_json(run / "metrics.json", meta)
@@ -378,12 +378,21 @@ def _val(logs: dict[str, float]) -> dict[str, float]:
     return {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
 
 
-def _throughput(watch: Any, n_train: int, epochs: int, flops: int | None) -> dict[str, Any]:
-    """Training speed of this process's epochs: examples/s over the batches' wall time (no validation)."""
-    per_s = epochs * n_train / watch.train_seconds if watch.train_seconds > 0 else None
+def _throughput(watch: Any, n_train: int, batch_size: int, epochs: int, flops: int | None) -> dict[str, Any]:
+    """Training speed of this process's epochs: examples/s over the batches' wall time (no validation),
+    leaving out the first compiled call, which traces the training function (`first_call_s`)."""
+    seconds, examples = watch.train_seconds, epochs * n_train
+    first_s = None
+    if watch.first_call is not None:
+        first_s, first_batches = watch.first_call
+        first_examples = min(first_batches * batch_size, n_train)
+        if seconds - first_s > 0 and examples - first_examples > 0:  # else one call was all there was
+            seconds, examples = seconds - first_s, examples - first_examples
+    per_s = examples / seconds if seconds > 0 else None
     return {"train_examples_per_s": round(per_s, 1) if per_s else None,
             "train_flops_per_example": flops,
-            "train_flop_per_s": round(per_s * flops) if per_s and flops else None}
+            "train_flop_per_s": round(per_s * flops) if per_s and flops else None,
+            "first_call_s": round(first_s, 3) if first_s is not None else None}
 
 
 def class_weights(cfg: Config, y: np.ndarray) -> dict[int, float] | None:
