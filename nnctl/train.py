@@ -361,7 +361,7 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
     meta["val"] = _val(state.history[kept - 1]) if kept else {}
     checkpoint.save_model(model, run / "model.keras")
     if prep.dist.strategy is not None:
-        # Test on a plain copy: Keras' test step run eagerly is not meant for mirrored variables.
+        # Test on a plain copy: the test step, called outside strategy.run, is not meant for mirrored variables.
         model = keras().models.load_model(run / "model.keras", safe_mode=True)
     meta["test"], predicted = test_pass(model, data.test, cfg.batch_size)
     try:
