@@ -176,3 +176,21 @@ def test_export_of_an_unknown_format_or_named_inputs_is_refused(cli, tmp_path: P
     assert r.exit_code == 2 and "named inputs" in r.stderr
     r = cli("export", run, "--format", "saved_model")
     assert r.exit_code == 0, r.stderr
+
+
+def test_many_inputs_predict_what_keras_predicts(cli, tmp_path: Path) -> None:
+    """400 rows: past pipeline.COMPILE_FROM_BATCHES, so the compiled path; Keras' predict is the reference."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    run = train(cli, write_config(tmp_path / "d.yaml", """
+data: {source: digits}
+layers: [{Dense: {units: 10, activation: softmax}}]
+epochs: 1
+"""))
+    x = (load_digits().data[:400] / 16.0).astype("float32")
+    np.save(tmp_path / "new.npy", x)
+    rows = predict(cli, run, tmp_path / "new.npy")
+    want = keras.models.load_model(run / "model.keras").predict(x, verbose=0)
+    got = np.array([[float(r[f"p_{i}"]) for i in range(10)] for r in rows])
+    assert got.shape == (400, 10) and np.allclose(got, want, atol=1e-6)
