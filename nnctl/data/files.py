@@ -98,19 +98,15 @@ class _Npz:
 
 
 def _npz(path: Path, key: str) -> Loaded:
-    try:
-        z = _Npz(path)
-    except Exception as e:  # noqa: BLE001  (an unreadable file is the user's input)
-        raise UserError(f"{path}: not a readable .npz file ({e})", key) from None
-    with z:
-        try:
+    try:  # an unreadable file or array is the user's input; UserErrors (missing arrays) pass through
+        with _Npz(path) as z:
             x, y = _pick(z, path, key, ("x_train", "y_train"), ("x", "y"), ("x_test", "y_test"))
             y, names = encode_labels(y)
             test = None
             if {"x_test", "y_test"} <= set(z.files) and "x_train" in z.files:
                 test = Split(scale(z["x_test"], key), encode_with(z["y_test"], names, key))
-        except (ValueError, OSError, zipfile.BadZipFile, zlib.error) as e:
-            raise UserError(f"{path}: not a readable .npz file ({e})", key) from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise UserError(f"{path}: not a readable .npz file ({e})", key) from None
     return Loaded(x=scale(x, key), y=y, test=test, name=path.stem, source=str(path), class_names=names)
 
 
