@@ -1,12 +1,14 @@
 """Checkpoints in the run folder, so that a killed run resumes exactly where its last epoch ended.
 
-    checkpoints/epoch-N.keras  model and optimizer state after epoch N (only the newest is kept)
+    checkpoints/epoch-N.keras  model and optimizer state after epoch N (the newest two are kept)
+    checkpoints/epoch-N.json   the State after epoch N: written once epoch-N.keras is verified
     checkpoints/best.keras     the best epoch so far by the monitored metric
-    checkpoints/state.json     history, early-stopping counters and the name of the newest
-                               epoch file: written last, it is the commit point
+    checkpoints/state.json     the newest State, written last: the commit point
 
-A kill between writing a model file and state.json leaves state.json naming the
-previous file, which is still there: weights are never paired with the wrong epoch.
+A kill between writing a model file and its state leaves the previous pair, which is still
+there: weights are never paired with the wrong epoch. A pair damaged later (a full disk, a
+copy cut short) is skipped on resume for the one before it, whose later epochs are trained
+again, to the same values, since every epoch is reseeded from (seed, epoch).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -22,13 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from . import runs
-from .errors import TrainingFailed
+from . import runs, saved
+from .errors import TrainingFailed, UserError
+from .keras_names import one_line
 from .reports import higher_is_better
 
 FOLDER = "checkpoints"
 STATE = "state.json"
 BEST = "best.keras"
+KEEP = 2  # epoch checkpoints kept: the newest may be damaged after it was written
+_EPOCH = re.compile(r"epoch-(\d+)\.keras")
 
 
 @dataclass
@@ -47,9 +53,11 @@ class State:
     last: str | None = None  # the newest epoch file
 
     @classmethod
-    def start(cls, monitor: str, mode: str = "auto") -> State:
+    def start(cls, monitor: str, mode: str = "auto", directions: dict[str, str] | None = None) -> State:
+        """`directions`: each metric's Keras direction ("max"/"min"), as EarlyStopping's auto mode reads it."""
         if mode == "auto":
-            mode = "max" if higher_is_better(monitor) else "min"
+            name = monitor.removeprefix("val_")
+            mode = (directions or {}).get(name) or ("max" if higher_is_better(name) else "min")
         return cls(monitor=monitor, mode=mode)
 
     def record(self, logs: dict[str, float], iterations: int, min_delta: float = 0.0) -> bool:
@@ -103,42 +111,85 @@ def save(run: Path, model: Any, state: State, improved: bool) -> None:
     folder.mkdir(exist_ok=True)
     name = f"epoch-{state.epoch}.keras"
     save_model(model, folder / name)
+    reason = saved.damage(folder / name)
+    if reason is not None:  # a full disk can leave a short file that renamed fine
+        raise TrainingFailed(f"checkpoint {folder / name} was written {reason}; is the disk full?")
+    state.last = name
+    runs.write_json(folder / f"epoch-{state.epoch}.json", asdict(state))
     if improved:
         _copy_atomic(folder / name, folder / BEST)
-    state.last = name
     runs.write_json(folder / STATE, asdict(state))
-    for old in folder.glob("epoch-*.keras"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
+    for n in sorted(_epochs(folder))[:-KEEP]:
+        (folder / f"epoch-{n}.keras").unlink(missing_ok=True)
+        (folder / f"epoch-{n}.json").unlink(missing_ok=True)
 
 
-def load(run: Path) -> State | None:
-    """The committed state, or None where no epoch finished (the run starts over, in the same folder)."""
-    raw = runs.read_json(run / FOLDER / STATE)
-    if raw is None:
-        return None
+def _epochs(folder: Path) -> list[int]:
+    return [int(m.group(1)) for p in folder.glob("epoch-*.keras") if (m := _EPOCH.fullmatch(p.name))]
+
+
+def candidates(run: Path) -> tuple[list[State], list[str]]:
+    """The states a resume may start from, newest first, each with an intact-looking model file;
+    and a note for each one passed over. ([], []) where no epoch was ever saved."""
+    folder = run / FOLDER
+    states, notes = [], []
+    for n in sorted(_epochs(folder) if folder.is_dir() else [], reverse=True):
+        model_file, state_file = folder / f"epoch-{n}.keras", folder / f"epoch-{n}.json"
+        state = _read_state(state_file) if state_file.exists() else None
+        if state is None and (folder / STATE).exists():  # written by an nnctl that kept one pair
+            state = _read_state(folder / STATE)
+            state = state if state is not None and state.last == model_file.name else None
+        reason = saved.damage(model_file) or (None if state is not None else f"without a readable {state_file.name}")
+        if reason is not None:
+            notes.append(f"{model_file} is {reason}: skipped")
+            continue
+        states.append(state)
+    if not states and (folder / STATE).exists() and _read_state(folder / STATE) is None:
+        raise UserError(f"{folder / STATE} is damaged and no intact checkpoint is beside it; "
+                        "the run cannot resume: start it again")
+    if notes and not states:
+        raise UserError(f"no intact checkpoint in {folder} ({'; '.join(notes)}); the run cannot resume: "
+                        "start it again")
+    return states, notes
+
+
+def _read_state(path: Path) -> State | None:
+    raw = runs.read_json(path)
     try:
-        return State(**raw)
+        return State(**raw) if raw is not None else None
     except TypeError:
-        raise TrainingFailed(f"{run / FOLDER / STATE} is not a checkpoint state this nnctl can read") from None
+        return None
 
 
-def restore(run: Path, model: Any, state: State) -> None:
-    """Weights and optimizer state of the last complete epoch into the freshly built model."""
-    path = run / FOLDER / (state.last or "")
-    if not state.last or not path.is_file():
-        raise TrainingFailed(f"checkpoint {path} is missing; the run cannot resume exactly")
+def restore(run: Path, model: Any, states: list[State], notes: list[str]) -> State:
+    """Weights and optimizer state of the newest intact epoch into the freshly built model.
+
+    A file whose weights cannot be read, or that restores the wrong step count, is passed
+    over (noted) for the one before it."""
     model.optimizer.build(model.trainable_variables)  # Keras skips optimizer variables it has not built
-    model.load_weights(path)
-    if int(model.optimizer.iterations.numpy()) != state.iterations:
-        raise TrainingFailed(f"checkpoint {path} restored {int(model.optimizer.iterations.numpy())} optimizer steps, "
-                             f"expected {state.iterations}; the run cannot resume exactly")
+    for state in states:
+        path = run / FOLDER / (state.last or "")
+        try:
+            saved.load_weights(model, path)
+        except UserError as e:
+            notes.append(f"{one_line(e)}: skipped")
+            continue
+        steps = int(model.optimizer.iterations.numpy())
+        if steps != state.iterations:
+            notes.append(f"{path} restored {steps} optimizer steps, expected {state.iterations}: skipped")
+            continue
+        return state
+    raise UserError(f"no intact checkpoint in {run / FOLDER} ({'; '.join(notes)}); the run cannot resume: "
+                    "start it again")
 
 
-def restore_best(run: Path, model: Any) -> None:
+def restore_best(run: Path, model: Any) -> bool:
+    """The best epoch's weights into the model; False where best.keras is missing or damaged."""
     path = run / FOLDER / BEST
-    if path.is_file():
-        model.load_weights(path)
+    if saved.damage(path) is not None:
+        return False
+    saved.load_weights(model, path)
+    return True
 
 
 def save_model(model: Any, path: Path) -> None:

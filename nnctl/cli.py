@@ -128,18 +128,21 @@ def train(
         from .errors import RunEnded, UserError
 
         run = runs.resolve_run(str(resume), _runs_dir(runs_dir)) if resume else None
-        source = config or (run / "config.yaml" if run else None)
-        if source is None:
+        if config is None and run is None:
             raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run")
-        cfg = load_config(source, [*(set_ or []), *([f"epochs={epochs}"] if epochs else [])])
+        sets = [*(set_ or []), *([f"epochs={epochs}"] if epochs else [])]
+        cfg = load_config(config, sets) if config is not None else runs.read_config(run, sets)
+        source = config or run / runs.CONFIG
         if name is not None:
             cfg.name = name
         from . import train as core
 
         prep = core.prepare(cfg, source.parent, distributed=True)
         _warn(prep.warnings)
+        from .reports import sizes_line
+
         doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
-        err.print(f"{doing}: {prep.data.sizes()} examples, {prep.cfg.epochs} epochs", highlight=False)
+        err.print(f"{doing}: {sizes_line(prep.data.sizes())} examples, {prep.cfg.epochs} epochs", highlight=False)
         try:
             run, meta = core.train(prep, _runs_dir(runs_dir), _Progress(err), resume=run, mlflow=mlflow)
         except RunEnded as e:
@@ -172,12 +175,13 @@ def validate(
 
         cfg = load_config(config, set_)
         from . import train as core
+        from .reports import sizes_line
 
         prep = core.prepare(cfg, config.parent)
         _warn(prep.warnings)
-        sizes = prep.data.sizes()
-        out.print(f"{config}: ok ({prep.cfg.task}, {len(prep.cfg.layers)} layers, "
-                  f"{prep.model.count_params():,} parameters, data {sizes})", highlight=False)
+        out.print(f"{config}: ok: {prep.cfg.task}, {len(prep.cfg.layers)} layers, "
+                  f"{prep.model.count_params():,} parameters; data: {sizes_line(prep.data.sizes())} examples",
+                  highlight=False)
 
 
 @app.command()
@@ -202,7 +206,14 @@ def summary(
             return
         run = runs.resolve_run(str(target) if target else None, _runs_dir(runs_dir))
         out.print(f"run: {run}", highlight=False)
-        out.print((run / "summary.txt").read_text(), end="", markup=False, highlight=False)
+        try:
+            text = (run / runs.SUMMARY).read_text()
+        except (OSError, UnicodeDecodeError):  # written at the start of every run; rebuilt from the model if lost
+            from .model import summary_text
+            from .saved import run_model
+
+            text = summary_text(run_model(run))
+        out.print(text, end="", markup=False, highlight=False)
 
 
 @app.command()
@@ -234,7 +245,9 @@ def runs_(
     runs_dir: Annotated[
         Optional[Path], typer.Argument(help="Folder of run folders [default: runs, or $NNCTL_RUNS_DIR].")
     ] = None,
-    sort: Annotated[Optional[str], typer.Option("--sort", metavar="METRIC", help="Best first by this metric.")] = None,
+    sort: Annotated[Optional[str], typer.Option(
+        "--sort", metavar="METRIC", help="Best first by this validation metric (accuracy: val.accuracy); "
+        "test.METRIC by its full name.")] = None,
     filter_: Annotated[
         Optional[list[str]], typer.Option("--filter", metavar="KEY=VALUE", help="Only matching runs; repeatable.")
     ] = None,
@@ -270,7 +283,9 @@ def sweep(
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per point, seeds seed, seed+1, ...")] = 1,
     set_: SetOpt = None,
     runs_dir: RunsDirOpt = None,
-    sort: Annotated[Optional[str], typer.Option("--sort", metavar="METRIC", help="Leaderboard order.")] = None,
+    sort: Annotated[Optional[str], typer.Option(
+        "--sort", metavar="METRIC", help="Leaderboard order [default: the validation value early stopping "
+        "watches, else val_loss].")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one nnctl train command per point.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
 ) -> None:
@@ -285,9 +300,7 @@ def sweep(
             return
         err.print(f"sweep of {len(plan.points)} runs in {plan.folder} ({parallel} at a time)", highlight=False)
         points = core.execute(plan, parallel, lambda msg: err.print(msg, highlight=False, markup=False))
-        rows = leaderboard.of([Path(p.run_dir) for p in points if p.run_dir])
-        sort = sort or _default_sort(rows)
-        rows = leaderboard.order(rows, sort) if sort else rows
+        rows = leaderboard.order(leaderboard.of([Path(p.run_dir) for p in points if p.run_dir]), sort)
         if as_json:
             sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
         else:
@@ -296,15 +309,6 @@ def sweep(
         for p in failed:
             err.print(f"point {p.id} {p.status}: {p.error or ''}", style="red", highlight=False, markup=False)
         raise typer.Exit(core.exit_code(points))
-
-
-def _default_sort(rows: list[dict]) -> str | None:
-    """The config's first metric on the test split (accuracy for a classifier), else the test loss, if any."""
-    metric = rows[0]["config"].get("metrics.0") if rows else None
-    for column in (f"test.{metric}", "test.loss"):
-        if any(column in r for r in rows):
-            return column
-    return None
 
 
 def _print_aligned(table: tuple[list[str], list[list]]) -> None:
@@ -450,6 +454,7 @@ def config_show(
         from .config import dump_yaml, load_config
 
         cfg = load_config(config, set_)
+        _warn(cfg.translations)
         if infer:
             from . import train as core
 
@@ -521,6 +526,10 @@ class _Progress:
 
         line = epoch_line(epoch, self.epochs, logs, seconds)
         self.console.print(line, highlight=False, markup=False)
+
+    def note(self, message: str) -> None:
+        style = "yellow" if message.startswith("warning:") else None
+        self.console.print(message, style=style, highlight=False, markup=False)
 
     def end(self) -> None:
         if self.bar is not None:

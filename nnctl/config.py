@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import UserError
 
@@ -136,6 +136,12 @@ class Config(_Strict):
     mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = None
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
+    # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.
+    _translations: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def translations(self) -> list[str]:
+        return self._translations
 
     @field_validator("distribution", mode="before")
     @classmethod
@@ -286,9 +292,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
-    """Load, override and validate; the config file's stem becomes the default name."""
+    """Load, override, translate Keras 2 spellings and validate; the file's stem is the default name."""
+    from .keras2 import translate
+
     data = apply_overrides(read_yaml(path), overrides or [])
+    notes = translate(data)
     cfg = validate(data)
+    cfg._translations = notes
     if cfg.name is None:
         cfg.name = Path(path).stem
     return cfg

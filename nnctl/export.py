@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import data as data_mod
-from . import pipeline
-from .config import load_config
+from . import pipeline, runs, saved
 from .errors import UserError
 from .tf import keras
 from .train import fit_input_shape
@@ -28,10 +27,8 @@ TOLERANCE = 1e-4
 def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any]:
     if fmt not in FORMATS:
         raise UserError(f"bad value {fmt!r}: one of {', '.join(FORMATS)}", "--format")
-    model_path = run / "model.keras"
-    if not model_path.is_file():
-        raise UserError(f"{run} has no model.keras; only a completed run can be exported")
-    model = keras().models.load_model(model_path, safe_mode=True)
+    model_path = run / runs.MODEL
+    model = saved.run_model(run)
     x = _samples(run)
     if isinstance(x, dict) and fmt in ("tflite", "onnx"):
         raise UserError(f"{fmt} export takes one input tensor; this model has named inputs per CSV column "
@@ -52,7 +49,7 @@ def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any
 
 def _samples(run: Path) -> Any:
     """The first few examples of the run's test split, as the model takes them."""
-    cfg = load_config(run / "config.yaml")
+    cfg = runs.read_config(run)
     data = data_mod.load(cfg)
     fit_input_shape(cfg, data)
     test = data.test.take(slice(0, SAMPLES))
@@ -64,7 +61,7 @@ def _samples(run: Path) -> Any:
 
 def _keras(model: Any, model_path: Path, target: Path, x: Any) -> Any:
     shutil.copyfile(model_path, target)
-    return pipeline.predict(keras().models.load_model(target, safe_mode=True), x, SAMPLES)
+    return pipeline.predict(saved.load_model(target, "the exported copy"), x, SAMPLES)
 
 
 def _write_saved_model(model: Any, path: str, x: Any) -> None:

@@ -175,7 +175,17 @@ def _resolve(module: Any, kind: str, spec: NamedSpec, key: str, keep_string: boo
 
 
 def loss(spec: NamedSpec) -> Any:
+    from .layers import LOSSES  # nnctl's own (the slides' rmse), registered for reloading
+
+    name, kwargs = named_spec(spec, "loss")
+    if name in LOSSES:
+        return construct(LOSSES[name], [], kwargs, "loss")
     return _resolve(keras().losses, "loss", spec, "loss")
+
+
+def loss_and_metrics(loss_spec: NamedSpec, metric_specs: list[NamedSpec]) -> tuple[Any, list[Any]]:
+    """What `model.compile` takes for the config's loss and metrics."""
+    return loss(loss_spec), [metric(m, f"metrics.{i}") for i, m in enumerate(metric_specs)]
 
 
 def metric(spec: NamedSpec, key: str) -> Any:

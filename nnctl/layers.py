@@ -1,7 +1,8 @@
-"""Layers Keras does not have but the course slides use, registered so saved models reload.
+"""Keras objects the course slides use but Keras lacks, registered so saved models reload.
 
 Importing this module registers them with Keras' serialization (package "nnctl");
-`keras.models.load_model` then restores them after `import nnctl.layers`.
+`keras.models.load_model` then restores them after `import nnctl.layers`, and every
+nnctl command loads models through `nnctl.saved`, which imports it first.
 """
 
 from __future__ import annotations
@@ -70,4 +71,28 @@ class ApplicationPreprocess(K.layers.Layer):
         return {**super().get_config(), "module": self.module}
 
 
+@K.saving.register_keras_serializable(package="nnctl")
+class RootMeanSquaredError(K.losses.Loss):
+    """The slides' rmse loss: the square root of the batch's (weighted) mean squared error.
+
+    Keras 3 has the metric but no loss. The root is taken after the batch mean: a root per
+    example would make a one-output regression's loss its mean absolute error.
+    """
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str = "root_mean_squared_error",
+                 dtype: Any = None) -> None:
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return K.losses.mean_squared_error(y_true, y_pred)  # matches ranks: labels (n,) vs outputs (n, 1)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        return K.ops.sqrt(super().__call__(y_true, y_pred, sample_weight))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"reduction": self.reduction, "name": self.name, "dtype": self.dtype}
+
+
 CUSTOM = {"Maxout": Maxout}
+# Loss names the slides use that Keras 3 lacks; `rmse` is also translated with a warning (keras2.py).
+LOSSES = {"root_mean_squared_error": RootMeanSquaredError, "RootMeanSquaredError": RootMeanSquaredError}

@@ -2,7 +2,11 @@
 
 Reads only metrics.json and config.yaml, so it stays fast on thousands of runs and never
 imports TensorFlow. A run another process is still writing, or one killed half-way, is
-listed with whatever of it can be read.
+listed with whatever of it can be read. Runs inside sweep folders are runs too.
+
+Ranking uses validation values only: a bare metric name means its `val.` column, and the
+default objective is the validation value early stopping watches (else val_loss). Test
+metrics are shown beside them and sortable only by their full name (`test.accuracy`).
 """
 
 from __future__ import annotations
@@ -20,19 +24,26 @@ from .config import flatten, load_yaml
 from .errors import UserError
 from .reports import higher_is_better
 
-FIXED = ["run", "status", "started", "duration_s", "epochs", "best_epoch"]
+FIXED = ["run", "sweep", "status", "started", "duration_s", "epochs", "best_epoch"]
 
 
 def collect(runs_dir: Path) -> list[dict[str, Any]]:
-    """One row per run folder, oldest first; `config` holds the flattened resolved config."""
+    """One row per run folder, the sweeps' runs included, oldest first; `config` holds the flattened config."""
     if not runs_dir.is_dir():
         raise UserError(f"no runs folder at {runs_dir}")
-    return of([p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")])
+    return of(runs.find(runs_dir))
 
 
-def of(paths: list[Path]) -> list[dict[str, Any]]:
-    """Rows for these run folders (those that look like runs), oldest first."""
-    rows = [r for r in map(_row, paths) if r is not None]
+def of(paths: list[Path] | list[tuple[Path, str | None]]) -> list[dict[str, Any]]:
+    """Rows for these run folders (those that look like runs), oldest first; a path may come with its sweep."""
+    rows = []
+    for item in paths:
+        path, sweep = item if isinstance(item, tuple) else (item, None)
+        if sweep is None and runs.is_sweep(path.parent):
+            sweep = path.parent.name
+        row = _row(path)
+        if row is not None:
+            rows.append({**row, "sweep": sweep})
     return sorted(rows, key=lambda r: (r["_started"], r["run"]))
 
 
@@ -55,6 +66,7 @@ def _row(path: Path) -> dict[str, Any] | None:
         "epochs": meta.get("epochs"),
         "best_epoch": meta.get("best_epoch"),
         "_started": started,
+        "_directions": meta.get("directions") if isinstance(meta.get("directions"), dict) else {},
         "config": hparams,
     }
     for split in ("val", "test"):
@@ -66,7 +78,7 @@ def _row(path: Path) -> dict[str, Any] | None:
 
 def _bare(path: Path, status: str) -> dict[str, Any]:
     return {"run": path.name, "path": str(path), "status": status, "started": "", "_started": _mtime(path),
-            "config": {}}
+            "_directions": {}, "config": {}}
 
 
 def _read_yaml(path: Path) -> dict[str, Any] | None:
@@ -111,33 +123,57 @@ def _matches(have: Any, want: Any, raw: str) -> bool:
     return have == want or str(have) == raw
 
 
-def order(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """Best first by `metric` (a column such as test.accuracy, or a bare name looked up in test, then val)."""
-    column = _column(rows, metric)
+def objective(rows: list[dict[str, Any]]) -> str:
+    """The default ranking column: the validation value early stopping watches (shared by the runs),
+    else val.loss. A monitored training value (`loss`, no validation split) still ranks by val.loss."""
+    monitors = {r["config"].get("early_stopping.monitor") for r in rows if r["config"]}
+    monitor = monitors.pop() if len(monitors) == 1 else None
+    if isinstance(monitor, str) and monitor.startswith("val_"):
+        return f"val.{monitor[4:]}"
+    return "val.loss"
+
+
+def order(rows: list[dict[str, Any]], metric: str | None = None) -> list[dict[str, Any]]:
+    """Best first by `metric` (default: the objective); a bare name is its validation column
+    (`accuracy` -> val.accuracy), `val_accuracy` the same. Each run's direction is Keras' own,
+    as recorded at training. Runs without the value rank last, with a note saying why."""
+    column = _column(rows, metric) if metric else objective(rows)
     ranked = [r for r in rows if isinstance(r.get(column), (int, float))]
     rest = [r for r in rows if not isinstance(r.get(column), (int, float))]
-    ranked.sort(key=lambda r: r[column], reverse=higher_is_better(column.split(".")[-1]))
+    name = column.split(".", 1)[-1]
+    recorded = [r["_directions"][name] for r in ranked if name in (r.get("_directions") or {})]
+    up = recorded[0] == "max" if recorded else higher_is_better(name)
+    ranked.sort(key=lambda r: r[column], reverse=up)
+    for r in rest:
+        has_val = any(k.startswith("val.") for k in r)
+        r["note"] = f"not ranked: no {column}" if has_val or not column.startswith("val.") else \
+            "not ranked: no validation split"
     return ranked + rest
 
 
 def _column(rows: list[dict[str, Any]], metric: str) -> str:
-    present = list(dict.fromkeys(k for r in rows for k in r if "." in k))
-    for candidate in (metric, f"test.{metric}", f"val.{metric}"):
-        if candidate in present or candidate in FIXED:
-            return candidate
+    present = list(dict.fromkeys(k for r in rows for k in r if "." in k and not k.startswith("_")))
+    if metric in FIXED or metric in present:
+        return metric
+    if "." not in metric:
+        metric = f"val.{metric.removeprefix('val_')}"
+    if metric.startswith("val.") and (metric in present or f"test.{metric[4:]}" in present):
+        return metric  # runs without a validation split are listed, unranked
     import difflib
 
     hint = difflib.get_close_matches(metric, present, n=1)
     dym = f" (did you mean '{hint[0]}'?)" if hint else ""
-    raise UserError(f"--sort: no metric {metric!r} in these runs{dym}; they have: {', '.join(present) or 'none'}")
+    raise UserError(f"--sort: no metric {metric!r} in these runs{dym}; they have: {', '.join(present) or 'none'} "
+                    "(a bare name means its validation value: accuracy is val.accuracy)")
 
 
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """Columns and cell values: fixed columns, differing config keys, then val and test metrics."""
     knobs = differing(rows)
     metrics = sorted(dict.fromkeys(k for r in rows for k in r if k.startswith(("val.", "test."))),
-                     key=lambda k: (not k.startswith("test."), k))
-    columns = [*FIXED, *knobs, *metrics]
+                     key=lambda k: (not k.startswith("val."), k))  # validation first: it is what ranks
+    notes = ["note"] if any(r.get("note") for r in rows) else []
+    columns = [*FIXED, *knobs, *metrics, *notes]
     cells = [[r["config"].get(c) if c in knobs else r.get(c) for c in columns] for r in rows]
     return columns, cells
 

@@ -15,24 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from . import pipeline, runs
-from .config import Config, load_config
+from . import pipeline, runs, saved
+from .config import Config
 from .data import scale
 from .data.files import IMAGE_SUFFIXES, read_idx
 from .errors import UserError
-from .tf import keras
 
 ARRAY_KEYS = ("x_test", "x", "x_train", "inputs")
 
 
 def predict_run(run: Path, source: Path) -> str:
     """CSV text: one row per input with the prediction (class names and probabilities, or values)."""
-    cfg = load_config(run / "config.yaml")
-    model_path = run / "model.keras"
-    if not model_path.is_file():
-        raise UserError(f"{run} has no model.keras; only a completed run can predict")
-    meta = runs.read_json(run / "metrics.json") or {}
-    model = keras().models.load_model(model_path, safe_mode=True)  # a model file never runs code
+    cfg = runs.read_config(run)
+    meta = runs.read_metrics(run)
+    model = saved.run_model(run)
     ids, x = read_inputs(source, cfg, model)
     out = pipeline.predict(model, x, cfg.batch_size).reshape(len(ids), -1)
     return _table(ids, out, cfg, (meta.get("dataset") or {}).get("class_names"))

@@ -24,6 +24,11 @@ def higher_is_better(metric: str) -> bool:
     return any(w in metric for w in _HIGHER_IS_BETTER)
 
 
+def sizes_line(sizes: dict[str, int]) -> str:
+    """`3,600 train / 400 validation / 1,000 test`"""
+    return f"{sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test"
+
+
 def cell(value: object) -> str:
     if value is None:
         return ""

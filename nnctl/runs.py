@@ -1,4 +1,7 @@
-"""Run folders: unique creation, atomic writes, finding the latest run."""
+"""Run folders: their files' names, unique creation, atomic writes, strict reads, finding runs.
+
+A sweep folder (one holding sweep.json) is a folder of runs too: finding runs looks inside it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,15 @@ from typing import Any
 from .errors import UserError
 
 RUNS_DIR_ENV = "NNCTL_RUNS_DIR"
+
+# A run folder's files (see the README's "The run folder").
+CONFIG = "config.yaml"
+METRICS = "metrics.json"
+MODEL = "model.keras"
+SUMMARY = "summary.txt"
+HISTORY = "history.csv"
+EVALUATION = "evaluation.json"
+SWEEP_MANIFEST = "sweep.json"  # marks a sweep folder
 
 
 def _umask() -> int:
@@ -110,23 +122,70 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def read_metrics(run: Path) -> dict[str, Any]:
+    """A run's metrics.json for a command that needs it: {} where there is none yet, and a
+    one-line error naming the file where it is damaged (never a guess from half a record)."""
+    path = run / METRICS
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    if data is None:
+        raise UserError(f"{path} is damaged (not a complete JSON object); restore it from a copy, or delete it "
+                        f"and run nnctl train --resume {run} to rebuild it from the checkpoints")
+    return data
+
+
+def read_config(run: Path, overrides: list[str] | None = None) -> Any:
+    """A run's resolved config.yaml as a Config; a damaged one is named as the run's file."""
+    from .config import load_config
+
+    path = run / CONFIG
+    try:
+        cfg = load_config(path)
+    except UserError as e:
+        raise UserError(f"{path} is damaged or not a run's config ({e}); restore it from a copy") from None
+    return load_config(path, overrides) if overrides else cfg
+
+
 def is_run(path: Path) -> bool:
-    return (path / "config.yaml").is_file()
+    return (path / CONFIG).is_file()
+
+
+def is_sweep(path: Path) -> bool:
+    return (path / SWEEP_MANIFEST).is_file()
+
+
+def find(runs_dir: Path) -> list[tuple[Path, str | None]]:
+    """Every run folder in runs_dir and in the sweep folders inside it, with its sweep's name (or None).
+
+    runs_dir may itself be a sweep folder: its runs then carry its name.
+    """
+    own_sweep = runs_dir.name if is_sweep(runs_dir) else None
+    found: list[tuple[Path, str | None]] = []
+    for p in sorted(runs_dir.iterdir()):
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        if is_sweep(p) and not is_run(p):
+            found += [(q, p.name) for q in sorted(p.iterdir()) if q.is_dir() and not q.name.startswith(".")]
+        else:
+            found.append((p, own_sweep))
+    return found
 
 
 def latest(runs_dir: Path) -> Path:
-    """The most recently started run folder under runs_dir."""
+    """The most recently started run folder under runs_dir, sweeps' runs included."""
     if not runs_dir.is_dir():
         raise UserError(f"no runs yet: {runs_dir} does not exist; train one with: nnctl train CONFIG")
-    runs = [p for p in runs_dir.iterdir() if p.is_dir() and is_run(p)]
-    if not runs:
+    found = [p for p, _ in find(runs_dir) if is_run(p)]
+    if not found:
         raise UserError(f"no runs in {runs_dir}; train one with: nnctl train CONFIG")
-    return max(runs, key=lambda p: (_started(p), p.name))
+    return max(found, key=lambda p: (_started(p), p.name))
 
 
 def _started(run: Path) -> float:
-    meta = read_json(run / "metrics.json") or {}
-    return float(meta.get("started_at", (run / "config.yaml").stat().st_mtime))
+    meta = read_json(run / METRICS) or {}
+    started = meta.get("started_at")
+    return float(started) if isinstance(started, (int, float)) else (run / CONFIG).stat().st_mtime
 
 
 def resolve_run(value: str | None, runs_dir: Path) -> Path:

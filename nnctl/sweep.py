@@ -31,7 +31,7 @@ from . import runs, stopping
 from .config import load_config, load_yaml
 from .errors import UserError
 
-MANIFEST = "sweep.json"
+MANIFEST = runs.SWEEP_MANIFEST
 
 
 @dataclass
@@ -42,7 +42,8 @@ class Point:
     run_dir: str | None = None
     status: str = "pending"  # pending | completed | failed | interrupted
     exit_code: int | None = None
-    test: dict[str, float] = field(default_factory=dict)
+    val: dict[str, float] = field(default_factory=dict)  # what ranks the point
+    test: dict[str, float] = field(default_factory=dict)  # shown beside it, never used to pick
     error: str | None = None
 
 
@@ -120,8 +121,8 @@ def load_progress(sweep: Sweep) -> None:
         old = earlier.get(p.id)
         if not old or old.get("overrides") != p.overrides or not old.get("run_dir"):
             continue
-        meta = runs.read_json(Path(old["run_dir"]) / "metrics.json") or {}
-        p.run_dir, p.test = old["run_dir"], meta.get("test") or {}
+        meta = runs.read_json(Path(old["run_dir"]) / runs.METRICS) or {}
+        p.run_dir, p.val, p.test = old["run_dir"], meta.get("val") or {}, meta.get("test") or {}
         # "running" means its process died (a sweep never leaves one running): resume it.
         p.status = {"running": "interrupted"}.get(meta.get("status"), meta.get("status", "failed"))
 
@@ -166,7 +167,7 @@ def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = l
                 _record(p, proc.returncode, out, log_path)
                 write_manifest(sweep)
             on_event(f"point {p.id}/{len(sweep.points)} {' '.join(p.overrides)}: {p.status}"
-                     f"{_scores(p.test)} ({time.time() - began:.1f}s)")
+                     f"{_scores('val', p.val)}{_scores('test', p.test)} ({time.time() - began:.1f}s)")
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             futures = [pool.submit(one, p) for p in todo]
@@ -207,7 +208,8 @@ def _record(p: Point, code: int, out: str, log: Path) -> None:
     except ValueError:
         result = {}
     p.run_dir = result.get("run_dir", p.run_dir)
-    meta = runs.read_json(Path(p.run_dir) / "metrics.json") if p.run_dir else None
+    meta = runs.read_json(Path(p.run_dir) / runs.METRICS) if p.run_dir else None
+    p.val = (meta or {}).get("val") or result.get("val") or {}
     p.test = (meta or {}).get("test") or result.get("test") or {}
     if (meta or {}).get("status") == "completed":  # even if a stop signal caught it on its way out
         p.status, p.error = "completed", None
@@ -216,8 +218,8 @@ def _record(p: Point, code: int, out: str, log: Path) -> None:
     p.error = result.get("error") or _last_error(log) or f"exit {code}"
 
 
-def _scores(test: dict[str, float]) -> str:
-    return "".join(f" {k}={v:.4g}" for k, v in test.items())
+def _scores(split: str, values: dict[str, float]) -> str:
+    return "".join(f" {split}.{k}={v:.4g}" for k, v in values.items())
 
 
 def dry_run(sweep: Sweep) -> list[str]:

@@ -30,7 +30,7 @@ from . import (
 )
 from . import data as data_mod
 from . import model as model_mod
-from .config import Config, differences, dump_yaml, flatten, load_yaml
+from .config import Config, differences, dump_yaml, flatten
 from .errors import Interrupted, TrainingFailed, UserError
 from .flops import training_flops_per_example
 from .tf import keras
@@ -42,6 +42,7 @@ class Reporter(Protocol):
     def start(self, epochs: int, steps: int) -> None: ...
     def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
     def epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None: ...
+    def note(self, message: str) -> None: ...
     def end(self) -> None: ...
 
 
@@ -53,6 +54,9 @@ class NullReporter:
         pass
 
     def epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        pass
+
+    def note(self, message: str) -> None:
         pass
 
     def end(self) -> None:
@@ -68,6 +72,7 @@ class Prepared:
     model: Any
     warnings: list[str] = field(default_factory=list)
     dist: distribute.Setup = field(default_factory=distribute.Setup)
+    directions: dict[str, str] = field(default_factory=dict)  # each logged metric's "max" or "min", Keras' own
 
     def resolved(self) -> dict[str, Any]:
         return self.cfg.model_dump(mode="json")
@@ -100,10 +105,9 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     task = cfg.task or tasks.infer_task(labels, data.regression, units)
     loss_spec = cfg.loss if cfg.loss is not None else tasks.default_loss(task, labels)
     metric_specs = cfg.metrics if cfg.metrics is not None else tasks.default_metrics(task)
-    loss = keras_names.loss(loss_spec)
-    metrics = [keras_names.metric(m, f"metrics.{i}") for i, m in enumerate(metric_specs)]
+    loss, metrics = keras_names.loss_and_metrics(loss_spec, metric_specs)
     optimizer = keras_names.optimizer(cfg.optimizer)
-    warnings = list(data.warnings)
+    warnings = [*cfg.translations, *data.warnings]
     warnings += tasks.check(task, labels, units, model_mod.output_activation(built.body),
                             model_mod.loss_name(loss), last)
     if cfg.class_weight is not None and task not in ("classification", "binary"):
@@ -115,7 +119,19 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
                                  "input_shape": list(input_shape),
                                  "data": data_mod.absolute_paths(cfg.data, config_dir)})
     _dry_run(model, data, cfg)
-    return Prepared(cfg, data, model, warnings, dist)
+    return Prepared(cfg, data, model, warnings, dist, directions(model))
+
+
+def directions(model: Any) -> dict[str, str]:
+    """Whether each compiled metric improves up or down, as Keras' EarlyStopping reads it
+    (the metric object's own direction); the loss goes down."""
+    found = {"loss": "min"}
+    for m in model.metrics:
+        for metric in getattr(m, "metrics", None) or [m]:
+            direction = getattr(metric, "_direction", None)
+            if direction in ("up", "down") and metric.name != "loss":
+                found[metric.name] = "max" if direction == "up" else "min"
+    return found
 
 
 AUTO_FLOP_PER_CALL = 2e9  # about 20 ms on a 2-core CPU: the ~1 ms of Python per compiled call is noise
@@ -198,30 +214,30 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     dist = prep.dist
     if resume and dist.workers > 1:
         raise UserError("a multi_worker run cannot be resumed; start it again", "--resume")
+    reporter = reporter or NullReporter()
     if not dist.chief:  # a worker trains in step with the chief and writes nothing
         run = Path(dist.agree(""))
-        return run, _fit(run, prep, _monitor(prep.cfg, prep.data.val is not None), _worker_meta(prep),
-                         reporter or NullReporter())[1]
+        return run, _fit(run, prep, _monitor(prep), _worker_meta(prep), reporter)[1]
     run = resume or runs.create(runs_dir, prep.cfg.name or "run")
     dist.agree(str(run))  # every worker learns the chief's folder
     with runs.lock(run):
-        state, meta = _resume(run, prep) if resume else _start(run, prep)
+        state, meta = _resume(run, prep, reporter) if resume else _start(run, prep)
         tracker = None
         if mlflow_log.wanted(mlflow):
             tracker = mlflow_log.Tracker(run, prep.cfg.name or "nnctl", meta.get("hparams") or {}, meta)
             runs.write_json(run / "metrics.json", meta)
         try:
-            return _fit(run, prep, state, meta, reporter or NullReporter(), tracker)
+            return _fit(run, prep, state, meta, reporter, tracker)
         finally:
             if tracker is not None:
                 tracker.end(meta["status"], meta)
 
 
-def _monitor(cfg: Config, has_val: bool) -> checkpoint.State:
-    es = cfg.early_stopping
+def _monitor(prep: Prepared) -> checkpoint.State:
+    es = prep.cfg.early_stopping
     if es is not None:
-        return checkpoint.State.start(es.monitor, es.mode)
-    return checkpoint.State.start("val_loss" if has_val else "loss", "min")
+        return checkpoint.State.start(es.monitor, es.mode, prep.directions)
+    return checkpoint.State.start("val_loss" if prep.data.val is not None else "loss", "min")
 
 
 def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]:
@@ -242,41 +258,49 @@ def _start(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]
         "steps_per_execution": int(prep.model.steps_per_execution),
         "distribution": prep.dist.info(prep.cfg.batch_size),
         "mixed_precision": prep.cfg.mixed_precision,
+        "directions": prep.directions,  # how `nnctl runs` and sweeps rank by a metric
         "hparams": flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
     }
-    runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))
-    runs.write_atomic(run / "summary.txt", model_mod.summary_text(prep.model))
-    runs.write_json(run / "metrics.json", meta)
-    return _monitor(prep.cfg, prep.data.val is not None), meta
+    runs.write_atomic(run / runs.CONFIG, dump_yaml(prep.resolved()))
+    runs.write_atomic(run / runs.SUMMARY, model_mod.summary_text(prep.model))
+    runs.write_json(run / runs.METRICS, meta)
+    return _monitor(prep), meta
 
 
-def _resume(run: Path, prep: Prepared) -> tuple[checkpoint.State, dict[str, Any]]:
-    """The run's state after its last complete epoch, its weights and optimizer in prep.model."""
+def _resume(run: Path, prep: Prepared, reporter: Reporter) -> tuple[checkpoint.State, dict[str, Any]]:
+    """The run's state after its newest intact epoch, its weights and optimizer in prep.model."""
     cfg = prep.cfg
-    stored = load_yaml((run / "config.yaml").read_text()) or {}
+    stored = runs.read_config(run).model_dump(mode="json")
     changed = [k for k in differences(stored, prep.resolved()) if k != "epochs"]
     if changed:
         raise UserError(f"the config differs from the run's in {', '.join(changed)}; only epochs may change "
                         "on resume (start a new run for the rest)", "--resume")
-    meta = runs.read_json(run / "metrics.json") or {}
-    state = checkpoint.load(run)
-    if state is None:  # killed before its first epoch ended: start over in the same folder
+    meta = runs.read_metrics(run)
+    states, notes = checkpoint.candidates(run)
+    if not states:  # killed before its first epoch ended: start over in the same folder
         state, meta = _start(run, prep)
     else:
-        if meta.get("status") == "completed" and state.stopped_early:
-            raise UserError(f"{run} stopped early at epoch {state.epoch} (early_stopping); "
+        newest = states[0]
+        if meta.get("status") == "completed" and newest.stopped_early:
+            raise UserError(f"{run} stopped early at epoch {newest.epoch} (early_stopping); "
                             "there is nothing to resume", "--resume")
-        if meta.get("status") == "completed" and state.epoch >= cfg.epochs:
-            raise UserError(f"{run} has trained all {state.epoch} epochs; "
-                            f"to train longer: nnctl train --resume {run} --epochs {state.epoch + 5}", "--resume")
+        if meta.get("status") == "completed" and newest.epoch >= cfg.epochs:
+            raise UserError(f"{run} has trained all {newest.epoch} epochs; "
+                            f"to train longer: nnctl train --resume {run} --epochs {newest.epoch + 5}", "--resume")
         # A run killed after its last epoch but before its test still needs restoring, testing and saving.
         with prep.dist.scope():
-            checkpoint.restore(run, prep.model, state)
+            state = checkpoint.restore(run, prep.model, states, notes)
+        for note in notes:
+            reporter.note(f"warning: {note}")
+        reporter.note(f"resuming from {checkpoint.FOLDER}/{state.last} (epoch {state.epoch} of {cfg.epochs})")
+        if not meta:  # metrics.json was deleted: the record starts again, the epochs come from the checkpoint
+            meta = _start(run, prep)[1]
     meta.pop("reason", None)
     meta.update(status="running", epochs=state.epoch, hparams=flatten(prep.resolved()))
     meta.setdefault("resumed", []).append({"at_epoch": state.epoch, "time": time.time()})
-    runs.write_atomic(run / "config.yaml", dump_yaml(prep.resolved()))  # epochs may have grown
-    runs.write_json(run / "metrics.json", meta)
+    runs.write_atomic(run / runs.CONFIG, dump_yaml(prep.resolved()))  # epochs may have grown
+    runs.write_atomic(run / runs.HISTORY, history_csv(state.history))  # no rows past the checkpoint resumed
+    runs.write_json(run / runs.METRICS, meta)
     return state, meta
 
 
@@ -356,13 +380,19 @@ def _fit(run: Path, prep: Prepared, state: checkpoint.State, meta: dict[str, Any
         return run, meta
     kept = state.epoch
     if es is not None and es.restore_best_weights and state.best_epoch is not None:
-        checkpoint.restore_best(run, model)
-        kept = state.best_epoch
+        if checkpoint.restore_best(run, model):
+            kept = state.best_epoch
+        else:
+            meta["warnings"] = [*meta.get("warnings", []), f"{checkpoint.FOLDER}/{checkpoint.BEST} is missing or "
+                                "damaged: the model keeps the last epoch's weights, not the best epoch's"]
     meta["val"] = _val(state.history[kept - 1]) if kept else {}
-    checkpoint.save_model(model, run / "model.keras")
+    meta["kept_epoch"] = kept
+    checkpoint.save_model(model, run / runs.MODEL)
     if prep.dist.strategy is not None:
         # Test on a plain copy: the test step, called outside strategy.run, is not meant for mirrored variables.
-        model = keras().models.load_model(run / "model.keras", safe_mode=True)
+        from . import saved
+
+        model = saved.load_model(run / runs.MODEL)
     meta["test"], predicted = test_pass(model, data.test, cfg.batch_size)
     try:
         details = analysis.analyse(run, predicted, data.test, cfg, data.class_names)
@@ -396,11 +426,16 @@ def _throughput(watch: Any, n_train: int, batch_size: int, epochs: int, flops: i
 
 
 def class_weights(cfg: Config, y: np.ndarray) -> dict[int, float] | None:
-    """The config's weights, or "balanced": n / (classes * count) as in scikit-learn."""
+    """The config's weights, or "balanced": scikit-learn's n / (classes * count)."""
     if cfg.class_weight != "balanced":
         return cfg.class_weight
-    counts = np.bincount(np.asarray(y).astype("int64").ravel())
-    return {c: float(len(y) / (len(counts) * n)) for c, n in enumerate(counts) if n}
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(y)
+    labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.astype("int64").ravel()  # one-hot too
+    classes = np.unique(labels)
+    return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=labels).tolist(),
+                    strict=True))
 
 
 def test_pass(model: Any, split: data_mod.Split, batch_size: int) -> tuple[dict[str, float], np.ndarray]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -313,6 +315,11 @@ def test_offline_builtin_without_a_copy_says_what_to_do(cli, tmp_path: Path) -> 
 
 
 def test_datasets_lists_builtins_without_tensorflow(cli) -> None:
+    probe = ("import sys; from typer.testing import CliRunner; from nnctl.cli import app; "
+             "r = CliRunner().invoke(app, ['datasets', '--json']); "
+             "print(r.exit_code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert p.stdout.split() == ["0", "False", "False"], p.stdout + p.stderr  # a new process: nothing imported it
     r = cli("datasets", "--json")
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert set(rows) >= {"mnist", "fashion_mnist", "cifar10", "imdb", "digits", "diabetes"}

@@ -36,8 +36,8 @@ def test_grid_sweep_with_a_failing_point_is_resumable(tmp_path: Path) -> None:
     assert "non-finite loss" in manifest["points"][3]["error"]
     assert "point 4 failed" in first.stderr
     rows = first.stdout.splitlines()
-    assert rows[0].split()[:2] == ["run", "status"] and "optimizer" in rows[0] and len(rows) == 1 + 4
-    assert rows[-1].split()[1] == "failed"  # a failed run ranks last
+    assert rows[0].split()[:3] == ["run", "sweep", "status"] and "optimizer" in rows[0] and len(rows) == 1 + 4
+    assert rows[-1].split()[1:3] == [folder.name, "failed"]  # a failed run ranks last
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1
@@ -79,7 +79,9 @@ def _fake_run(root: Path, name: str, lr: float, batch: int, acc: float | None, s
     hparams = {"name": "x", "seed": 42, "optimizer.name": "adam", "optimizer.learning_rate": lr,
                "batch_size": batch, "layers.0.Dense.units": 8}
     meta = {"status": status, "started_at": time.time(), "epochs": 3, "best_epoch": 2, "duration_s": 1.5,
-            "test": {"accuracy": acc, "loss": 1 - acc} if acc is not None else {}, "val": {}, "hparams": hparams}
+            # The test split ranks the other way round: only the validation values may pick.
+            "val": {"accuracy": acc, "loss": 1 - acc} if acc is not None else {},
+            "test": {"accuracy": 1 - acc, "loss": acc} if acc is not None else {}, "hparams": hparams}
     (run / "metrics.json").write_text(json.dumps(meta))
     (run / "config.yaml").write_text("name: x\n")
 
@@ -93,15 +95,18 @@ def test_runs_shows_the_columns_that_differ_sorted_and_filtered(cli, tmp_path: P
     r = cli("runs", "--csv", "--sort", "accuracy")
     assert r.exit_code == 0, r.stderr
     table = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert [row["run"] for row in table] == ["b", "c", "a", "d"]  # best first, no score last
+    assert [row["run"] for row in table] == ["b", "c", "a", "d"]  # best val.accuracy first, no score last
     assert "optimizer.learning_rate" in table[0] and "batch_size" not in table[0]  # only what differs
-    assert "layers.0.Dense.units" not in table[0] and table[0]["test.accuracy"] == "0.95"
+    assert "layers.0.Dense.units" not in table[0] and table[0]["val.accuracy"] == "0.95"
+    assert table[3]["note"] == "not ranked: no validation split"
+    r = cli("runs", "--csv", "--sort", "test.accuracy")  # the test split only when named in full
+    assert [row["run"] for row in csv.DictReader(io.StringIO(r.stdout))] == ["a", "c", "b", "d"]
     r = cli("runs", "--json", "--filter", "status=completed", "--filter", "optimizer.learning_rate=0.001")
     assert [row["run"] for row in json.loads(r.stdout)] == ["c"]
     r = cli("runs", "--sort", "acuracy")
-    assert r.exit_code == 2 and "did you mean 'test.accuracy'" in r.stderr
+    assert r.exit_code == 2 and "did you mean 'val.accuracy'" in r.stderr
     r = cli("runs")
-    assert r.exit_code == 0 and r.stdout.splitlines()[0].split()[:3] == ["run", "status", "started"]
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].split()[:3] == ["run", "sweep", "status"]
 
 
 def test_runs_over_1000_folders_is_fast_and_never_imports_tensorflow(tmp_path: Path) -> None:

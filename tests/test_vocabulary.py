@@ -90,14 +90,21 @@ def test_each_task_trains_with_its_default_loss_and_metrics(cli, tmp_path: Path,
     assert set(meta["test"]) == metrics
 
 
-@pytest.mark.parametrize("optimizer", [
-    "{name: sgd, learning_rate: 0.05, momentum: 0.9, nesterov: true}",
-    "{name: sgd, momentum: 0.9, learning_rate: {name: ExponentialDecay, initial_learning_rate: 0.1, "
-    "decay_steps: 100, decay_rate: 0.9}}",
-    "{name: adagrad, learning_rate: 0.05}", "{name: adadelta, learning_rate: 1.0}", "{name: rmsprop, rho: 0.8}",
-    "{name: adam, learning_rate: 0.001, beta_1: 0.85}",
+@pytest.mark.parametrize(("optimizer", "expected"), [
+    ("{name: sgd, learning_rate: 0.05, momentum: 0.9, nesterov: true}",
+     {"class": "SGD", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("{name: sgd, momentum: 0.9, learning_rate: {name: ExponentialDecay, initial_learning_rate: 0.1, "
+     "decay_steps: 100, decay_rate: 0.9}}",
+     {"class": "SGD", "momentum": 0.9, "schedule": ("ExponentialDecay", 0.1, 100, 0.9)}),
+    ("{name: adagrad, learning_rate: 0.05}", {"class": "Adagrad", "learning_rate": 0.05}),
+    ("{name: adadelta, learning_rate: 1.0}", {"class": "Adadelta", "learning_rate": 1.0}),
+    ("{name: rmsprop, rho: 0.8}", {"class": "RMSprop", "rho": 0.8}),
+    ("{name: adam, learning_rate: 0.001, beta_1: 0.85}", {"class": "Adam", "learning_rate": 0.001, "beta_1": 0.85}),
 ])
-def test_optimizers_of_the_slides_with_their_arguments(cli, tmp_path: Path, optimizer: str) -> None:
+def test_optimizers_of_the_slides_with_their_arguments(cli, tmp_path: Path, optimizer: str, expected: dict) -> None:
+    """The saved model's optimizer is the one the config names, with its arguments."""
+    import keras
+
     cfg = write_config(tmp_path / "c.yaml", f"""
 data: {{source: iris}}
 layers: [{{Dense: {{units: 8, activation: tanh}}}}, {{Dense: {{units: 3, activation: softmax}}}}]
@@ -106,6 +113,17 @@ epochs: 1
 """)
     r = cli("train", cfg)
     assert r.exit_code == 0, r.stderr
+    opt = keras.models.load_model(Path(r.last_line) / "model.keras").optimizer
+    config = opt.get_config()
+    assert type(opt).__name__ == expected.pop("class")
+    assert int(opt.iterations.numpy()) > 0  # it trained
+    schedule = expected.pop("schedule", None)
+    if schedule is not None:
+        lr = config["learning_rate"]
+        assert lr["class_name"] == schedule[0]
+        assert [lr["config"][k] for k in ("initial_learning_rate", "decay_steps", "decay_rate")] == list(schedule[1:])
+    for key, value in expected.items():
+        assert config[key] == pytest.approx(value), key
 
 
 def test_bad_optimizer_argument_is_named(cli, tmp_path: Path) -> None:
@@ -118,10 +136,28 @@ optimizer: {name: sgd, momentun: 0.9}
     assert r.exit_code == 2 and "optimizer: unknown argument 'momentun'" in r.stderr and "'momentum'" in r.stderr
 
 
-@pytest.mark.parametrize("loss", ["mse", "mae", "mape", "msle", "mean_squared_error", "{name: Huber, delta: 2.0}"])
-def test_regression_losses(cli, tmp_path: Path, loss: str) -> None:
-    cfg = write_config(tmp_path / "c.yaml", f"data: {{source: diabetes}}\nlayers: [{{Dense: 1}}]\nloss: {loss}\n")
-    assert cli("validate", cfg).exit_code == 0
+@pytest.mark.parametrize(("loss", "expected"), [
+    ("mse", "mse"), ("mae", "mae"), ("mape", "mape"), ("msle", "msle"), ("mean_squared_error", "mean_squared_error"),
+    ("{name: Huber, delta: 2.0}", ("Huber", {"delta": 2.0})),
+])
+def test_regression_losses(cli, tmp_path: Path, loss: str, expected: object) -> None:
+    """The model trains with the loss the config names, arguments included, and evaluate uses it too."""
+    from nnctl import train as core
+    from nnctl.config import load_config
+
+    cfg = write_config(tmp_path / "c.yaml", f"data: {{source: diabetes}}\nlayers: [{{Dense: 1}}]\nloss: {loss}\n"
+                                            "epochs: 1\n")
+    used = core.prepare(load_config(cfg)).model.loss
+    if isinstance(expected, str):
+        assert used == expected
+    else:
+        assert type(used).__name__ == expected[0] and used._fn_kwargs == expected[1]
+    r = cli("train", cfg)
+    assert r.exit_code == 0, r.stderr
+    run = Path(r.last_line)
+    trained = json.loads((run / "metrics.json").read_text())["test"]
+    assert cli("evaluate", run).exit_code == 0  # the saved model, with the run's loss (Huber's delta included)
+    assert json.loads((run / "evaluation.json").read_text())["test"] == pytest.approx(trained, rel=1e-6)
 
 
 def test_activations_wrappers_regularizers_and_maxout_reload(cli, tmp_path: Path) -> None:
@@ -205,12 +241,27 @@ layers:
 
 
 def test_class_weight_balanced_and_its_misuse(cli, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", """
-data: {source: breast_cancer}
-layers: [Normalization, {Dense: {units: 1, activation: sigmoid}}]
-class_weight: balanced
-epochs: 1
-""")
-    assert cli("train", cfg).exit_code == 0
-    r = cli("validate", cfg, "--set", "data.source=diabetes", "--set", "layers.1.Dense.activation=null")
+    """balanced weights are scikit-learn's, and they change the training loss; misuse is refused."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from nnctl.config import load_config
+    from nnctl.train import class_weights
+
+    text = ("data: {source: breast_cancer}\nlayers: [Normalization, {Dense: {units: 1, activation: sigmoid}}]\n"
+            "epochs: 1\n")
+    plain = write_config(tmp_path / "plain.yaml", text)
+    weighted = write_config(tmp_path / "weighted.yaml", text + "class_weight: balanced\n")
+    y = load_breast_cancer().target
+    got = class_weights(load_config(weighted), y)
+    assert list(got.values()) == pytest.approx(list(compute_class_weight("balanced", classes=np.unique(y), y=y)))
+    assert got[0] > 1 > got[1]  # the rarer class (malignant) weighs more
+    losses = []
+    for cfg in (plain, weighted):
+        r = cli("train", cfg)
+        assert r.exit_code == 0, r.stderr
+        header, first = (Path(r.last_line) / "history.csv").read_text().splitlines()[:2]
+        losses.append(float(first.split(",")[header.split(",").index("loss")]))
+    assert losses[0] != losses[1]  # same seed and data train to the same digits (test_train): the weights differ
+    r = cli("validate", weighted, "--set", "data.source=diabetes", "--set", "layers.1.Dense.activation=null")
     assert r.exit_code == 2 and "class_weight" in r.stderr

