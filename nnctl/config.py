@@ -48,6 +48,8 @@ class DataSpec(_Strict):
     stream_threshold_mb: float = Field(1024, gt=0)
     # The inputs are also the targets: autoencoders (an n-D matrix output).
     reconstruct: bool = False
+    # Keep this share of every split (seeded, stratified): a quick run of a big config end to end.
+    fraction: float = Field(1.0, gt=0.0, le=1.0)
 
 
 class Augmentation(_Strict):
@@ -180,7 +182,7 @@ class Config(_Strict):
             if isinstance(entry, dict) and len(entry) != 1:
                 raise ValueError(
                     f"entry {i} must be a layer name or a one-key mapping "
-                    f"like {{Dense: {{units: 10}}}}, got keys {sorted(entry)}"
+                    f"like {{Dense: {{units: 10}}}}, got keys {', '.join(map(str, sorted(entry)))}"
                 )
         return v
 

@@ -178,7 +178,7 @@ def _cluster(tf: Any, spec: Distribution) -> tuple[Any, dict[str, list[str]], st
     cluster = {kind: _listed(addrs) for kind, addrs in cluster.items()}
     names = [f"{kind} {i}" for kind, addrs in cluster.items() for i in range(len(addrs))]
     if me not in names:
-        raise UserError(f"this task ({me}) is not in the cluster {names}", f"{KEY}.cluster")
+        raise UserError(f"this task ({me}) is not in the cluster ({', '.join(names)})", f"{KEY}.cluster")
     return resolver, cluster, me
 
 

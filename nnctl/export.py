@@ -16,7 +16,8 @@ import numpy as np
 from . import data as data_mod
 from . import pipeline, runs, saved
 from .errors import UserError
-from .tf import keras
+from .keras_names import one_line
+from .tf import keras, quiet
 from .train import fit_input_shape
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx")
@@ -100,38 +101,48 @@ def _tflite(model: Any, model_path: Path, target: Path, x: Any) -> Any:
 
     with tempfile.TemporaryDirectory() as tmp:
         _write_saved_model(model, tmp, x)
-        try:
-            target.write_bytes(tf.lite.TFLiteConverter.from_saved_model(tmp).convert())
-        except Exception as e:  # noqa: BLE001  (the converter raises many types for an op it lacks)
-            raise UserError(f"TFLite cannot convert this model: {' '.join(str(e).split())[:200]}",
-                            "--format") from None
-    interpreter = tf.lite.Interpreter(model_path=str(target))
-    inp = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(inp["index"], [len(x), *x.shape[1:]])
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], np.asarray(x, dtype=inp["dtype"]))
-    interpreter.invoke()
+        target.write_bytes(_tflite_convert(tf, tmp))
+    with quiet():  # the runtime announces its XNNPACK delegate on descriptor 2
+        interpreter = tf.lite.Interpreter(model_path=str(target))
+        inp = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(inp["index"], [len(x), *x.shape[1:]])
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], np.asarray(x, dtype=inp["dtype"]))
+        interpreter.invoke()
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
+def _tflite_convert(tf: Any, saved_model: str) -> bytes:
+    """TFLite's own ops only: models that need TensorFlow's (Select ops: LSTMs, a convolution after
+    UpSampling2D) would need the Flex delegate, which TensorFlow's pip interpreter lacks, so the
+    export could not be checked; they are refused with the converter's reason (use onnx)."""
+    try:
+        with quiet():
+            return tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+    except Exception as e:  # noqa: BLE001  (the converter raises many types for an op it lacks)
+        raise UserError(f"TFLite cannot convert this model with its own ops ({one_line(e)[:200]}); "
+                        "use --format onnx or saved_model", "--format") from None
+
+
 def _onnx(model: Any, model_path: Path, target: Path, x: Any) -> Any:
+    """Converted from the same inference-mode SavedModel as tflite: its graph holds the constants
+    that a traced function only captures (Normalization's mean and variance), which tf2onnx's
+    from_function leaves as inputs nobody feeds."""
     try:
         import onnxruntime as ort
         import tf2onnx
+        from tf2onnx import tf_loader
     except ImportError:
         raise UserError("onnx export needs tf2onnx and onnxruntime: pip install 'nnctl[onnx]'", "--format") from None
-    import tensorflow as tf
+    import tempfile
 
-    spec = (tf.TensorSpec((None, *np.shape(x)[1:]), tf.float32, name="inputs"),)
-
-    @tf.function(input_signature=spec)
-    def serve(inputs: Any) -> Any:
-        return model(inputs, training=False)
-
-    try:
-        proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=17)
-    except Exception as e:  # noqa: BLE001  (tf2onnx raises many types for an op it cannot convert)
-        raise UserError(f"tf2onnx cannot convert this model: {' '.join(str(e).split())[:200]}", "--format") from None
+    with tempfile.TemporaryDirectory() as tmp, quiet():
+        _write_saved_model(model, tmp, x)
+        try:
+            graph, inputs, outputs = tf_loader.from_saved_model(tmp, None, None, tag="serve", signatures=["serve"])
+            proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=17)
+        except Exception as e:  # noqa: BLE001  (tf2onnx raises many types for an op it cannot convert)
+            raise UserError(f"tf2onnx cannot convert this model: {one_line(e)[:200]}", "--format") from None
     target.write_bytes(proto.SerializeToString())
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]

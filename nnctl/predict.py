@@ -45,7 +45,8 @@ def read_inputs(source: Path, cfg: Config, model: Any) -> tuple[list[str], Any]:
         with np.load(source, allow_pickle=False) as z:
             key = next((k for k in ARRAY_KEYS if k in z.files), z.files[0] if len(z.files) == 1 else None)
             if key is None:
-                raise UserError(f"{source}: no array named {', '.join(ARRAY_KEYS)} in {z.files}", "INPUT")
+                raise UserError(f"{source}: no array named {', '.join(ARRAY_KEYS)} in it "
+                                f"(it has {', '.join(z.files) or 'none'})", "INPUT")
             x = scale(z[key], "INPUT")
         ids = [str(i) for i in range(len(x))]
     elif source.suffix == ".npy":
@@ -106,7 +107,7 @@ def _csv(path: Path, cfg: Config) -> tuple[list[str], Any]:
 def _need(columns: list[str], df: Any, path: Path) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise UserError(f"{path}: the run was trained on columns {missing} that this file lacks", "INPUT")
+        raise UserError(f"{path}: the run was trained on columns that this file lacks: {', '.join(missing)}", "INPUT")
 
 
 def _images(folder: Path, model: Any) -> tuple[list[str], np.ndarray]:

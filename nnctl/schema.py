@@ -43,12 +43,14 @@ def _named(names: list[str], what: str) -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
+    from . import keras2
+
     k = keras()
     schema = Config.model_json_schema()
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["title"] = "nnctl experiment config"
     props = schema["properties"]
-    layers = keras_names.layer_names()
+    layers = sorted({*keras_names.layer_names(), *keras2.RNN_LAYERS})
     props["layers"] = {
         "description": "the layer stack, first to last: a keras.layers name, or {Name: {arguments}} / {Name: value}",
         "type": "array",
@@ -61,7 +63,11 @@ def json_schema() -> dict[str, Any]:
     optimizers = [n for n in accepted(k.optimizers)
                   if n.lower() not in {"optimizer", "lossscaleoptimizer", "loss_scale_optimizer"}]
     props["optimizer"] = _named(optimizers, "optimizer")
-    props["loss"] = {"anyOf": [_named(accepted(k.losses), "loss"), {"type": "null"}]}
-    props["metrics"] = {"anyOf": [{"type": "array", "items": _named(accepted(k.metrics), "metric")},
-                                  {"type": "null"}]}
+    # nnctl's own loss and the course's Keras 2 names (translated with a warning) are accepted too.
+    from .layers import LOSSES
+
+    losses = sorted({*accepted(k.losses), *LOSSES, *keras2.LOSSES})
+    props["loss"] = {"anyOf": [_named(losses, "loss"), {"type": "null"}]}
+    metrics = sorted({*accepted(k.metrics), *keras2.METRICS})
+    props["metrics"] = {"anyOf": [{"type": "array", "items": _named(metrics, "metric")}, {"type": "null"}]}
     return schema

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, write_config
 
 
+@pytest.mark.slow  # the benchmark script itself, run on demand like the benchmarks
 def test_vs_keras_smoke_pass_runs_both_sides(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, REPO / "benchmarks" / "vs_keras.py", "--smoke", "--workdir", tmp_path],
                        capture_output=True, text=True, timeout=600)

@@ -1,7 +1,8 @@
 """The findings of a new user's first try, replayed as they typed them: one nnctl process per command.
 
 Runs inside sweeps, ranking on validation, damaged run files, the course's Keras 2 spelling
-and plain-language messages (nnctl's own layers and applications: test_chain.py).
+and plain-language messages (nnctl's own layers and applications: test_chain.py). A run that
+only sets the scene is trained in-process (`cli`); the command under test runs in a new process.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def one_line_error(p: subprocess.CompletedProcess, code: int = 2) -> str:
 
 
 def test_a_sweeps_runs_are_listed_by_nnctl_runs_and_ranked_on_validation(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 2\n")
+    cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 1\n")
     sweep = nnctl(tmp_path, "sweep", cfg, "--grid", "optimizer.learning_rate=0.001,0.05", "--runs-dir", "d",
                   "--json")
     board = json.loads(sweep.stdout)
@@ -103,20 +104,20 @@ def test_a_metrics_direction_is_the_one_keras_recorded(tmp_path: Path) -> None:
     assert [r["run"] for r in rows] == ["high", "low"]  # a name nnctl cannot guess: Keras' direction decides
 
 
-def test_training_records_keras_directions_and_early_stopping_follows_them(tmp_path: Path) -> None:
+def test_training_records_keras_directions_and_early_stopping_follows_them(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", IRIS + "metrics: [accuracy]\nepochs: 2\n"
                        "early_stopping: {monitor: val_accuracy, patience: 5}\n")
-    run = Path(last_json(nnctl(tmp_path, "train", cfg, "--json"))["run_dir"])
+    run = Path(cli("train", cfg).last_line)
     meta = json.loads((run / "metrics.json").read_text())
     assert meta["directions"] == {"loss": "min", "accuracy": "max"}
     assert json.loads((run / "checkpoints" / "state.json").read_text())["mode"] == "max"
 
 
-def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_to_the_same_result(tmp_path: Path) -> None:
+def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_to_the_same_result(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nepochs: 4\nlayers: [{Dense: {units: 8, "
                        "activation: relu}}, {Dropout: 0.3}, {Dense: {units: 3, activation: softmax}}]\n")
-    full = Path(last_json(nnctl(tmp_path, "train", cfg, "--json"))["run_dir"])
-    part = Path(last_json(nnctl(tmp_path, "train", cfg, "--epochs", "3", "--json"))["run_dir"])
+    full = Path(cli("train", cfg).last_line)
+    part = Path(cli("train", cfg, "--epochs", "3").last_line)
     newest = part / "checkpoints" / "epoch-3.keras"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a copy cut short
 
@@ -128,9 +129,9 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_to_the_same_res
     assert a["test"] == b["test"] and a["epochs"] == 4
 
 
-def test_damaged_run_files_are_one_line_errors_naming_the_file(tmp_path: Path) -> None:
+def test_damaged_run_files_are_one_line_errors_naming_the_file(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", IRIS + "epochs: 2\n")
-    run = Path(last_json(nnctl(tmp_path, "train", cfg, "--json"))["run_dir"])
+    run = Path(cli("train", cfg).last_line)
     model = (run / "model.keras").read_bytes()
     (run / "model.keras").write_bytes(model[:1000])
     for command in (["evaluate", run], ["predict", run, CONFIGS / "data" / "iris.csv"], ["export", run]):
@@ -182,10 +183,10 @@ def test_the_slides_keras2_optimizer_and_loss_translate_with_warnings(tmp_path: 
     assert "Traceback" not in shown.stderr
 
 
-def test_keras2_decay_is_inverse_time_decay_per_step(tmp_path: Path) -> None:
+def test_keras2_decay_is_inverse_time_decay_per_step(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", IRIS + "optimizer: {name: sgd, lr: 0.2, decay: 0.05}\n"
                        "batch_size: 16\nepochs: 2\n")
-    run = Path(last_json(nnctl(tmp_path, "train", cfg, "--json"))["run_dir"])
+    run = Path(cli("train", cfg).last_line)
     stored = yaml.safe_load((run / "config.yaml").read_text())["optimizer"]
     assert stored == {"name": "sgd", "learning_rate": {"name": "InverseTimeDecay", "initial_learning_rate": 0.2,
                                                         "decay_steps": 1, "decay_rate": 0.05}}
@@ -203,10 +204,10 @@ def test_keras2_decay_is_inverse_time_decay_per_step(tmp_path: Path) -> None:
     assert float(model.optimizer.learning_rate) == pytest.approx(0.2 / (1 + 0.05 * steps), rel=1e-6)
 
 
-def test_rmse_is_a_loss_that_trains_saves_and_reloads_in_a_new_process(tmp_path: Path) -> None:
+def test_rmse_is_a_loss_that_trains_saves_and_reloads_in_a_new_process(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", "data: {source: diabetes}\nlayers: [Normalization, {Dense: 1}]\n"
                        "loss: rmse\nmetrics: [RootMeanSquaredError, mae]\nbatch_size: 512\nepochs: 2\n")
-    run = Path(last_json(nnctl(tmp_path, "train", cfg, "--json"))["run_dir"])
+    run = Path(cli("train", cfg).last_line)
     evaluated = last_json(nnctl(tmp_path, "evaluate", run, "--json"))["test"]
     # One test batch: the loss is the root of the mean squared error, not the mean absolute error.
     assert evaluated["loss"] == pytest.approx(evaluated["RootMeanSquaredError"], rel=1e-5)
@@ -238,11 +239,11 @@ optimizer: {name: adam, epsilon: null, decay: 0.001}
     assert "Rescaling layer" in one_line_error(odd)
 
 
-def test_messages_show_sizes_in_words_not_python_reprs(tmp_path: Path) -> None:
+def test_messages_show_sizes_in_words_not_python_reprs(cli, tmp_path: Path) -> None:
     ok = nnctl(tmp_path, "validate", CONFIGS / "slides_keras2.yaml")
     assert ok.returncode == 0, ok.stderr
     assert "1,222 train / 216 validation / 359 test examples" in ok.stdout and "{'" not in ok.stdout + ok.stderr
     cfg = write_config(tmp_path / "c.yaml", IRIS + "epochs: 1\n")
-    r = nnctl(tmp_path, "train", cfg)
+    r = cli("train", cfg)
     assert "training c: 108 train / 12 validation / 30 test examples, 1 epochs" in r.stderr, r.stderr
     assert "{'" not in r.stderr and "['" not in r.stderr

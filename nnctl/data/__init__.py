@@ -218,6 +218,9 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
         val = _side_file(spec, "validation", config_dir, loaded)
     elif spec.validation_split > 0:
         whole, val = split(whole, spec.validation_split, cfg.seed + 1, stratify, loaded.chronological)
+    if spec.fraction < 1:  # a quick run end to end: a seeded, stratified share of every split
+        whole, val, test = (_share(s, spec.fraction, cfg.seed + 2, stratify, loaded.chronological) if s else s
+                            for s in (whole, val, test))
     data = Data(train=whole, val=val, test=test, name=loaded.name, source=loaded.source,
                 class_names=loaded.class_names, regression=loaded.regression,
                 input_dtype=loaded.input_dtype, categorical=loaded.categorical,
@@ -269,6 +272,14 @@ def split(whole: Split, fraction: float, seed: int, stratify: bool, chronologica
     return whole.take(np.sort(keep)), whole.take(np.sort(hold))
 
 
+def _share(whole: Split, fraction: float, seed: int, stratify: bool, chronological: bool) -> Split:
+    if round(len(whole) * fraction) >= len(whole):
+        return whole
+    if round(len(whole) * fraction) < 1:
+        raise UserError(f"bad value {fraction}: it leaves no example of a split of {len(whole)}", "data.fraction")
+    return split(whole, fraction, seed, stratify, chronological)[1]
+
+
 def _stratifiable(y: np.ndarray, n_hold: int) -> bool:
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         return False
@@ -318,7 +329,8 @@ def encode_with(y: np.ndarray, names: list[str] | None, key: str) -> np.ndarray:
     values = np.asarray(y).astype(str).ravel()
     unknown = sorted(set(values) - set(index))
     if unknown:
-        raise UserError(f"labels {unknown[:5]} are not among the training classes {names}", key)
+        raise UserError(f"labels {', '.join(unknown[:5])} are not among the training classes "
+                        f"({', '.join(map(str, names))})", key)
     return np.asarray([index[v] for v in values], dtype="int64")
 
 

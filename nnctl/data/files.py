@@ -117,7 +117,7 @@ def _pick(z: Any, path: Path, key: str, *pairs: tuple[str, str]) -> tuple[np.nda
             _same_length(xk, len(x), yk, len(y), path)
             return x, y
     wanted = " or ".join(f"{a}/{b}" for a, b in pairs)
-    raise UserError(f"{path}: needs arrays {wanted}; found {sorted(z.files)}", key)
+    raise UserError(f"{path}: needs arrays {wanted}; found {', '.join(sorted(z.files)) or 'none'}", key)
 
 
 def _same_length(a: Any, na: int, b: Any, nb: int, where: Any = None) -> None:

@@ -123,7 +123,7 @@ def _windows(df, spec: DataSpec, targets: list[str], path: Path, key: str) -> Lo
     _columns(features, list(df.columns), path, "data.features")
     bad = [c for c in [*features, *targets] if df[c].dtype.kind not in "biuf"]
     if bad:
-        raise UserError(f"{path}: time-series columns must be numeric; {bad} are not "
+        raise UserError(f"{path}: time-series columns must be numeric; {', '.join(bad)} are not "
                         "(list the numeric ones in data.features)", key)
     values = df[features].to_numpy(dtype="float32")
     target = df[targets].to_numpy(dtype="float32")
@@ -152,7 +152,7 @@ def _streamed(path: Path, spec: DataSpec, key: str) -> Loaded:
     _columns(features, list(head.columns), path, "data.features")
     bad = [c for c in features if head[c].dtype.kind not in "biuf"]
     if bad:
-        raise UserError(f"{path}: a streamed CSV needs numeric feature columns; {bad} are not "
+        raise UserError(f"{path}: a streamed CSV needs numeric feature columns; {', '.join(bad)} are not "
                         "(drop them with data.features, or set data.stream: false)", key)
     try:
         chunks = pd.read_csv(path, sep=sep, usecols=targets, chunksize=1_000_000)
