@@ -1,6 +1,11 @@
-"""Typed exceptions. The CLI turns them into one message and an exit code."""
+"""Typed exceptions with their exit codes, and the two helpers every message uses.
+
+The CLI turns an NnctlError into one line on stderr and its `exit_code` (in `nnctl.cli.app`).
+"""
 
 from __future__ import annotations
+
+import difflib
 
 
 class NnctlError(Exception):
@@ -40,3 +45,16 @@ class Interrupted(RunEnded):
 
     exit_code = 130
     status = "interrupted"
+
+
+def one_line(e: BaseException | str, limit: int = 300) -> str:
+    """An exception's text on one line, cut to `limit` characters: messages are one line."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def did_you_mean(name: str, choices: list[str], cutoff: float = 0.6, what: str = "") -> str:
+    """" (did you mean 'x'?)" for the closest choice, case-insensitively, or ""."""
+    lower = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(str(name).lower(), list(lower), n=1, cutoff=cutoff)
+    return f" (did you mean {what}'{lower[hits[0]]}'?)" if hits else ""

@@ -96,7 +96,7 @@ def test_a_failed_training_exits_1_from_a_real_process(tmp_path: Path) -> None:
 
 
 def test_keras_is_imported_without_scikit_learn_which_still_imports_after() -> None:
-    code = ("import sys; from nnctl.tf import keras; k = keras(start=False); "
+    code = ("import sys; from nnctl.backend import keras; k = keras(start=False); "
             "assert 'sklearn' not in sys.modules; import sklearn.metrics; print(k.layers.Dense(2).units)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and p.stdout.strip() == "2", p.stderr[-2000:]

@@ -246,7 +246,7 @@ def test_class_weight_balanced_and_its_misuse(cli, tmp_path: Path) -> None:
     from sklearn.utils.class_weight import compute_class_weight
 
     from nnctl.config import load_config
-    from nnctl.train import class_weights
+    from nnctl.engine.prepare import class_weights
 
     text = ("data: {source: breast_cancer}\nlayers: [Normalization, {Dense: {units: 1, activation: sigmoid}}]\n"
             "epochs: 1\n")

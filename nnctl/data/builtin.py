@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DataSpec
-from ..errors import UserError
-from . import Loaded, Split, scale
-from .paths import BUILTIN_NAMES, resolve_path
+from nnctl.config import DataSpec
+from nnctl.data.paths import BUILTIN_NAMES, resolve_path
+from nnctl.data.splits import Loaded, Split, scale
+from nnctl.errors import UserError
 
 OFFLINE_ENV = "NNCTL_OFFLINE"  # set to skip download attempts (air-gapped machines, tests)
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -68,7 +68,7 @@ def load(name: str, spec: DataSpec, config_dir: Path | None) -> Loaded:
     user_path = resolve_path(spec.path, "data.path", config_dir) if spec.path else None
     folder = fashion_folder(spec, config_dir) if name == "fashion_mnist" else None
     if folder is not None:
-        from .files import load_idx_folder
+        from nnctl.data.files import load_idx_folder
 
         loaded = load_idx_folder(folder, "data.source")
         loaded.name, loaded.class_names = name, FASHION_NAMES
@@ -91,7 +91,7 @@ def fashion_folder(spec: DataSpec, config_dir: Path | None) -> Path | None:
 
 
 def _keras(name: str, spec: DataSpec, user_path: Path | None, quiet_failure: bool = False) -> Loaded | None:
-    from ..tf import keras
+    from nnctl.backend import keras
 
     module = getattr(keras().datasets, name)
     kwargs: dict[str, Any] = {}

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DataSpec
-from ..errors import UserError
-from . import Loaded, Split, encode_labels, encode_with, scale, should_stream
-from .paths import resolve_path
-from .stream import NpyRows
+from nnctl.config import DataSpec
+from nnctl.data.paths import resolve_path
+from nnctl.data.splits import Loaded, Split, encode_labels, encode_with, scale, should_stream
+from nnctl.data.stream import NpyRows
+from nnctl.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -263,7 +263,7 @@ def _image_folder(folder: Path, spec: DataSpec, key: str) -> Loaded:
         size = (h, w)
     else:
         size = tuple(spec.image_size)
-    from ..tf import keras
+    from nnctl.backend import keras
 
     ds = keras().utils.image_dataset_from_directory(
         folder, labels="inferred", label_mode="int", image_size=size, color_mode=spec.color_mode,

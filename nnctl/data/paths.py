@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
-from ..errors import UserError
+from nnctl.errors import UserError, did_you_mean
 
 BUILTIN_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing",
                  "california_housing", "digits", "iris", "wine", "breast_cancer", "diabetes")
@@ -18,7 +17,6 @@ def resolve_path(value: str, key: str, config_dir: Path | None, must_exist: bool
     if not p.exists() and config_dir is not None and not p.is_absolute() and (config_dir / p).exists():
         p = config_dir / p
     if must_exist and not p.exists():
-        hit = difflib.get_close_matches(value.lower(), BUILTIN_NAMES, n=1, cutoff=0.7)
-        dym = f" (did you mean the built-in '{hit[0]}'?)" if hit else ""
+        dym = did_you_mean(value, BUILTIN_NAMES, cutoff=0.7, what="the built-in ")
         raise UserError(f"file not found: {value}{dym}; built-ins: {', '.join(BUILTIN_NAMES)}", key)
     return p

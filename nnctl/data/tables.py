@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
 
-from ..config import DataSpec
-from ..errors import UserError
-from . import Loaded, encode_labels, should_stream
-from .stream import CsvRows
+from nnctl.config import DataSpec
+from nnctl.data.splits import Loaded, encode_labels, should_stream
+from nnctl.data.stream import CsvRows
+from nnctl.errors import UserError, did_you_mean, one_line
 
 LIST_SEPARATORS = ("|", ";")
 
@@ -56,9 +55,9 @@ def _read(path: Path, key: str):  # noqa: ANN202  (a pandas DataFrame)
     try:
         df = pd.read_csv(path, sep=sep)
     except pd.errors.ParserError as e:
-        raise UserError(f"{path}: ragged rows: {' '.join(str(e).split())}", key) from None
+        raise UserError(f"{path}: ragged rows: {one_line(e)}", key) from None
     except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
-        raise UserError(f"{path}: cannot read as CSV: {' '.join(str(e).split())}", key) from None
+        raise UserError(f"{path}: cannot read as CSV: {one_line(e)}", key) from None
     if df.empty:
         raise UserError(f"{path}: no data rows", key)
     df.columns = [str(c).strip() for c in df.columns]
@@ -68,9 +67,7 @@ def _read(path: Path, key: str):  # noqa: ANN202  (a pandas DataFrame)
 def _columns(wanted: list[str], have: list[str], path: Path, key: str) -> None:
     for c in wanted:
         if c not in have:
-            hit = difflib.get_close_matches(c, have, n=1)
-            dym = f" (did you mean '{hit[0]}'?)" if hit else ""
-            raise UserError(f"{path} has no column {c!r}{dym}; columns: {', '.join(have)}", key)
+            raise UserError(f"{path} has no column {c!r}{did_you_mean(c, have)}; columns: {', '.join(have)}", key)
 
 
 def _targets(spec: DataSpec, have: list[str], path: Path, key: str) -> list[str]:
@@ -158,7 +155,7 @@ def _streamed(path: Path, spec: DataSpec, key: str) -> Loaded:
         chunks = pd.read_csv(path, sep=sep, usecols=targets, chunksize=1_000_000)
         labels = pd.concat(list(chunks))
     except pd.errors.ParserError as e:
-        raise UserError(f"{path}: ragged rows: {' '.join(str(e).split())}", key) from None
+        raise UserError(f"{path}: ragged rows: {one_line(e)}", key) from None
     y, names, regression = _labels(labels, targets)
     x = CsvRows(path, list(head.columns), features, 0, len(y), sep)
     return Loaded(x=x, y=y, name=path.stem, source=str(path), class_names=names, regression=regression)
@@ -170,4 +167,4 @@ def _read_head(path: Path, sep: str, key: str):  # noqa: ANN202
     try:
         return pd.read_csv(path, sep=sep, nrows=100)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read as CSV: {' '.join(str(e).split())}", key) from None
+        raise UserError(f"{path}: cannot read as CSV: {one_line(e)}", key) from None

@@ -1,0 +1,5 @@
+"""`python -m nnctl.cli`: the same as the `nnctl` script."""
+
+from nnctl.cli import run
+
+run()

@@ -1,0 +1,154 @@
+"""The Typer app, its consoles and shared options, and the one place where nnctl's errors
+become a message on stderr and an exit code (`App.command` wraps every command in `handled`).
+
+The commands live in `nnctl.cli.training`, `nnctl.cli.results` and `nnctl.cli.setup`; each
+imports the core it needs inside its body, so that `nnctl --help` and the config checks that
+fail early never pay for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from nnctl import __version__
+from nnctl.errors import NnctlError, one_line
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # progress, warnings, tables: silenced by --quiet
+errors = Console(stderr=True, soft_wrap=True)  # error messages: never silenced
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config value by dotted path; repeatable."),
+]
+RunsDirOpt = Annotated[
+    Optional[Path], typer.Option("--runs-dir", help="Folder of run folders [default: runs, or $NNCTL_RUNS_DIR].")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """The one place where nnctl's errors become a message on stderr and an exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except NnctlError as e:
+        errors.print(f"error: {e}", style="red", markup=False, highlight=False)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted", style="red")
+        raise typer.Exit(130) from None
+    except Exception as e:  # noqa: BLE001  (a bug in nnctl: one line, the traceback on request)
+        from nnctl import backend
+
+        if backend.VERBOSE:
+            raise
+        errors.print(f"error: internal error ({type(e).__name__}: {one_line(e)}); "
+                  "run with --verbose for the traceback", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+class App(typer.Typer):
+    """A Typer app whose commands all end through `handled`: one message, one exit code."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+
+        def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(f)  # Typer reads the options from the wrapped signature
+            def wrapped(*a: Any, **kw: Any) -> Any:
+                with handled():
+                    return f(*a, **kw)
+
+            register(wrapped)
+            return f
+
+        return decorator
+
+
+def new_app(help: str) -> App:
+    return App(help=help, no_args_is_help=True, pretty_exceptions_show_locals=False,  # locals: tensors, arrays
+               rich_markup_mode=None)
+
+
+app = new_app("Train Keras models from YAML experiment configs.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show TensorFlow's own log lines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors and the final result line; no progress.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    import signal
+
+    from nnctl import backend
+
+    # SIGTERM ends nnctl as Ctrl-C does (exit 130, run marked interrupted), not silently by the signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    backend.VERBOSE = verbose
+    err.quiet = quiet
+    if not verbose:
+        import warnings
+
+        # Keras' Python warnings speak of its internals; nnctl reports what matters in its own words.
+        warnings.simplefilter("ignore")
+
+
+def runs_dir_or_default(value: Path | None) -> Path:
+    from nnctl.run.folder import default_runs_dir
+
+    return value or default_runs_dir()
+
+
+def warn(messages: list[str]) -> None:
+    for m in messages:
+        err.print(f"warning: {m}", style="yellow", markup=False, highlight=False)
+
+
+def run() -> None:
+    try:
+        app()
+    except SystemExit as e:
+        if "tensorflow" not in sys.modules:
+            raise
+        _exit_now(e.code)
+
+
+def _exit_now(code: int | str | None) -> None:
+    """End the process without the interpreter's teardown once TensorFlow is loaded.
+
+    Freeing TensorFlow's modules and C++ state takes about a second (0.96 s after a bare
+    `import keras`, against 0.05 s this way) and writes nothing: by now every run file is
+    closed and renamed into place. atexit handlers still run and the streams are flushed.
+    """
+    import atexit
+    import os
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()  # what a normal exit runs first (logging, multiprocessing)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

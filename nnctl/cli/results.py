@@ -1,0 +1,171 @@
+"""Commands on finished runs: evaluate, runs, sweep, predict, export, plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nnctl.choices import ExportFormat
+from nnctl.cli.app import JsonOpt, RunsDirOpt, SetOpt, app, err, out, runs_dir_or_default, warn
+from nnctl.cli.show import print_aligned, print_metrics
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A run folder [default: the latest run].")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Evaluate on this source instead.")] = None,
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a run's saved model on its test split; writes evaluation.json into the run."""
+    from nnctl.run import folder as runs
+
+    run = runs.resolve_run(str(run_dir) if run_dir else None, runs_dir_or_default(runs_dir))
+    from nnctl.commands.evaluate import evaluate_run
+
+    result = evaluate_run(run, data)
+    warn(result["warnings"])
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(f"run: {run}  data: {result['data']['name']} ({result['data']['test_size']} test examples)",
+                  highlight=False)
+        print_metrics("test", result["test"], out)
+
+
+@app.command("runs")
+def runs_(
+    runs_dir: Annotated[
+        Optional[Path], typer.Argument(help="Folder of run folders [default: runs, or $NNCTL_RUNS_DIR].")
+    ] = None,
+    sort: Annotated[Optional[str], typer.Option(
+        "--sort", metavar="METRIC", help="Best first by this validation metric (accuracy: val.accuracy); "
+        "test.METRIC by its full name.")] = None,
+    filter_: Annotated[
+        Optional[list[str]], typer.Option("--filter", metavar="KEY=VALUE", help="Only matching runs; repeatable.")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """One row per run: status, date, duration, the config values that differ, val and test metrics."""
+    from nnctl.run import leaderboard
+
+    rows = leaderboard.select(leaderboard.collect(runs_dir_or_default(runs_dir)), filter_ or [])
+    if sort:
+        rows = leaderboard.order(rows, sort)
+    if as_json:
+        sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
+    elif as_csv:
+        sys.stdout.write(leaderboard.as_csv(rows))
+    else:
+        print_aligned(leaderboard.table(rows))
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="The experiment's YAML config.")],
+    grid: Annotated[
+        Optional[list[str]], typer.Option("--grid", metavar="KEY=V1,V2", help="Values to sweep; repeatable.")
+    ] = None,
+    random_n: Annotated[
+        Optional[int], typer.Option("--random", metavar="N", min=1, help="N random points of the grid.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --random.")] = 0,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Runs at once; the cores are shared.")] = 1,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per point, seeds seed, seed+1, ...")] = 1,
+    set_: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
+    sort: Annotated[Optional[str], typer.Option(
+        "--sort", metavar="METRIC", help="Leaderboard order [default: the validation value early stopping "
+        "watches, else val_loss].")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one nnctl train command per point.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+) -> None:
+    """Train every point of a grid (or random picks) as ordinary runs; resumable; ends with the leaderboard."""
+    from nnctl.commands import sweep as core
+    from nnctl.run import leaderboard
+
+    plan = core.plan(config, grid or [], set_ or [], runs_dir_or_default(runs_dir), random_n, seed, repeat)
+    if dry_run:
+        sys.stdout.write("".join(f"{line}\n" for line in core.dry_run(plan)))
+        return
+    err.print(f"sweep of {len(plan.points)} runs in {plan.folder} ({parallel} at a time)", highlight=False)
+    points = core.execute(plan, parallel, lambda msg: err.print(msg, highlight=False, markup=False))
+    rows = leaderboard.order(leaderboard.of([Path(p.run_dir) for p in points if p.run_dir]), sort)
+    if as_json:
+        sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
+    else:
+        print_aligned(leaderboard.table(rows))
+    failed = [p for p in points if p.status != "completed"]
+    for p in failed:
+        err.print(f"point {p.id} {p.status}: {p.error or ''}", style="red", highlight=False, markup=False)
+    raise typer.Exit(core.exit_code(points))
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run folder.")],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="A .npz/.npy/.csv file or a folder of images.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the CSV here.")] = None,
+) -> None:
+    """Predictions for new inputs as CSV: class and probabilities, or values for regression."""
+    from nnctl.run import folder as runs
+
+    run = runs.resolve_run(str(run_dir), runs_dir_or_default(None))
+    from nnctl.commands.predict import predict_run
+
+    table = predict_run(run, source)
+    if output is None:
+        sys.stdout.write(table)
+    else:
+        runs.write_atomic(output, table)
+        err.print(f"{table.count(chr(10)) - 1} predictions written to {output}", highlight=False)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run folder.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="The file format.")] = ExportFormat.saved_model,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="[default: RUN_DIR/export/...]")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export the run's model and check its predictions match the original on test samples."""
+    from nnctl.run import folder as runs
+
+    run = runs.resolve_run(str(run_dir), runs_dir_or_default(None))
+    from nnctl.commands.export import export_run
+
+    result = export_run(run, fmt.value, output)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        err.print(f"{fmt.value} export checked on {result['samples']} test samples "
+                  f"(max difference {result['max_abs_diff']:.2g})", highlight=False)
+        print(result["path"])
+
+
+@app.command()
+def plot(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path("learning_curves.png"),
+) -> None:
+    """Overlay the learning curves of several runs in one figure."""
+    from nnctl.errors import UserError
+    from nnctl.run import folder as runs
+    from nnctl.run.analysis import read_history
+    from nnctl.run.plots import compare
+
+    curves = {}
+    for value in run_dirs:
+        run = runs.resolve_run(str(value), runs_dir_or_default(None))
+        history = read_history(run)
+        if not history:
+            raise UserError(f"{run} has no epochs in history.csv yet")
+        curves[run.name] = history
+    compare(curves, output)
+    err.print(f"learning curves of {len(curves)} runs", highlight=False)
+    print(output)

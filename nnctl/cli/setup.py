@@ -1,0 +1,75 @@
+"""Commands that help start: schema, init, datasets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from nnctl.choices import Task
+from nnctl.cli.app import app, err, out
+
+
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write it here.")] = None,
+) -> None:
+    """The config's JSON Schema for editors (YAML language servers), with Keras' names."""
+    from nnctl.commands.schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from nnctl.run.folder import write_atomic
+
+        write_atomic(output, text)
+        print(output)
+
+
+@app.command()
+def init(
+    file: Annotated[Optional[Path], typer.Argument(help="Write the config here [default: stdout].")] = None,
+    task: Annotated[Optional[Task], typer.Option("--task", help="The task [default: the data's].")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="A built-in name or a path.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """A commented starter config, shaped by its data, that validates and trains as written."""
+    from nnctl.errors import UserError
+
+    if file is not None and file.exists() and not force:
+        raise UserError(f"{file} exists; use --force to overwrite it")
+    from nnctl.commands.starter import starter
+
+    text = starter(task.value if task else None, data, Path.cwd())
+    if file is None:
+        sys.stdout.write(text)
+        return
+    from nnctl.run.folder import write_atomic
+
+    write_atomic(file, text)
+    err.print(f"wrote {file}; next: nnctl validate {file} && nnctl train {file}", highlight=False)
+    print(file)
+
+
+@app.command()
+def datasets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
+) -> None:
+    """List the built-in datasets and whether each is available here now."""
+    from nnctl.data.builtin import availability
+
+    rows = availability()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("name", "available", "from"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["name"], row["available"], row["from"])
+    out.print(table)

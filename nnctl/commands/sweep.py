@@ -1,0 +1,234 @@
+"""Sweeps: a grid (or random picks from it) of ordinary `nnctl train` runs in one folder with a manifest.
+
+Each point runs as its own `nnctl train` process, so a crash or a failed point never
+takes the others down, and `--parallel N` gives each process its share of the cores.
+The sweep folder's name is a hash of the config and the sweep's arguments: running the
+same sweep again finds the same folder, skips finished points, resumes interrupted ones
+and retries failed ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nnctl.config import load_config, load_yaml
+from nnctl.engine import signals as stopping
+from nnctl.errors import UserError
+from nnctl.run import folder as runs
+
+MANIFEST = runs.SWEEP_MANIFEST
+
+
+@dataclass
+class Point:
+    id: int
+    overrides: list[str]  # the point's own --set items
+    name: str
+    run_dir: str | None = None
+    status: str = "pending"  # pending | completed | failed | interrupted
+    exit_code: int | None = None
+    val: dict[str, float] = field(default_factory=dict)  # what ranks the point
+    test: dict[str, float] = field(default_factory=dict)  # shown beside it, never used to pick
+    error: str | None = None
+
+
+@dataclass
+class Sweep:
+    folder: Path
+    config: Path
+    base: list[str]  # --set items shared by every point
+    points: list[Point]
+    args: dict[str, Any]
+
+    def command(self, point: Point, program: list[str] | None = None) -> list[str]:
+        """The `nnctl train` command line of one point (`--resume` where it left a checkpoint)."""
+        prog = program or ["nnctl"]
+        if point.status == "interrupted" and point.run_dir and runs.RunFolder(Path(point.run_dir)).checkpoints.is_dir():
+            return [*prog, "train", "--resume", point.run_dir, "--json"]
+        sets = [a for item in [*self.base, *point.overrides] for a in ("--set", item)]
+        return [*prog, "train", str(self.config), *sets, "--name", point.name, "--runs-dir", str(self.folder),
+                "--json"]
+
+
+def flow(value: Any) -> str:
+    """A value as a one-line YAML scalar or flow collection, as --set parses it back."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("...").strip()
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """`KEY=V1,V2,...` -> {KEY: [V1, V2]}; values are YAML, so `{name: sgd, momentum: 0.9},adam` works."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise UserError(f"--grid {item!r}: expected KEY=V1,V2,..., e.g. --grid optimizer.learning_rate=0.1,0.01")
+        try:
+            values = load_yaml(f"[{raw}]")
+        except yaml.YAMLError:
+            raise UserError(f"--grid {item!r}: the values are not valid YAML") from None
+        grid[key.strip()] = values
+    return grid
+
+
+def plan(config: Path, grid_items: list[str], base: list[str], runs_dir: Path, random_n: int | None = None,
+         seed: int = 0, repeat: int = 1) -> Sweep:
+    """The sweep's points, each checked against the config schema before anything runs."""
+    grid = parse_grid(grid_items)
+    if not grid:
+        raise UserError("give at least one --grid KEY=V1,V2,...")
+    combos = [list(c) for c in itertools.product(*([f"{k}={flow(v)}" for v in vs] for k, vs in grid.items()))]
+    if random_n is not None:
+        combos = random.Random(seed).sample(combos, min(random_n, len(combos)))
+    cfg = load_config(config, base)
+    if repeat > 1:  # repeats differ only in their seed
+        combos = [[*c, f"seed={cfg.seed + r}"] for c in combos for r in range(repeat)]
+    name = runs.safe_name(cfg.name or config.stem)
+    points = [Point(i, c, f"{name}-p{i:03d}") for i, c in enumerate(combos, 1)]
+    for p in points:
+        try:
+            load_config(config, [*base, *p.overrides])
+        except UserError as e:
+            raise UserError(f"sweep point {p.id} ({' '.join(p.overrides)}): {e}") from None
+    args = {"grid": grid, "random": random_n, "seed": seed, "repeat": repeat, "set": base}
+    identity = json.dumps({"config": config.read_text(), **args}, sort_keys=True, default=str)
+    folder = runs_dir.resolve() / f"{name}-sweep-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+    return Sweep(folder, config.resolve(), base, points, args)
+
+
+def load_progress(sweep: Sweep) -> None:
+    """Take each point's state from an earlier run of the same sweep, checked against its run folder."""
+    manifest = runs.read_json(sweep.folder / MANIFEST)
+    if not manifest:
+        return
+    earlier = {p["id"]: p for p in manifest.get("points", [])}
+    for p in sweep.points:
+        old = earlier.get(p.id)
+        if not old or old.get("overrides") != p.overrides or not old.get("run_dir"):
+            continue
+        meta = runs.read_json(Path(old["run_dir"]) / runs.METRICS) or {}
+        p.run_dir, p.val, p.test = old["run_dir"], meta.get("val") or {}, meta.get("test") or {}
+        # "running" means its process died (a sweep never leaves one running): resume it.
+        p.status = {"running": "interrupted"}.get(meta.get("status"), meta.get("status", "failed"))
+
+
+def write_manifest(sweep: Sweep) -> None:
+    runs.write_json(sweep.folder / MANIFEST, {
+        "config": str(sweep.config), **sweep.args, "updated_at": time.time(),
+        "points": [asdict(p) for p in sweep.points],
+    })
+
+
+def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = lambda s: None) -> list[Point]:
+    """Run every point not yet completed; returns the points in order. Ctrl-C/SIGTERM stops them gracefully."""
+    sweep.folder.mkdir(parents=True, exist_ok=True)
+    (sweep.folder / "logs").mkdir(exist_ok=True)
+    load_progress(sweep)
+    todo = [p for p in sweep.points if p.status != "completed"]
+    for p in sweep.points:
+        if p.status == "completed":
+            on_event(f"point {p.id}/{len(sweep.points)} {' '.join(p.overrides)}: completed earlier, skipped")
+    write_manifest(sweep)
+    env = {**os.environ, "NNCTL_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))}
+    lock = threading.Lock()
+    children: set[subprocess.Popen] = set()
+
+    with stopping.on_signals() as stop:
+
+        def one(p: Point) -> None:
+            if stop:
+                return
+            cmd = sweep.command(p, [sys.executable, "-m", "nnctl.cli"])
+            began = time.time()
+            log_path = sweep.folder / "logs" / f"{p.name}.log"
+            with open(log_path, "a") as log:
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                                        start_new_session=True)  # signals reach it through the sweep only
+                with lock:
+                    children.add(proc)
+                out, _ = proc.communicate()
+            with lock:
+                children.discard(proc)
+                _record(p, proc.returncode, out, log_path)
+                write_manifest(sweep)
+            on_event(f"point {p.id}/{len(sweep.points)} {' '.join(p.overrides)}: {p.status}"
+                     f"{_scores('val', p.val)}{_scores('test', p.test)} ({time.time() - began:.1f}s)")
+
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = [pool.submit(one, p) for p in todo]
+            try:
+                while any(not f.done() for f in futures):
+                    if stop:
+                        with lock:
+                            for proc in children:
+                                proc.terminate()  # each finishes its batch, saves, exits 130
+                    time.sleep(0.1)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop everything now
+                for proc in list(children):
+                    proc.kill()
+                raise
+        for f in futures:
+            f.result()
+    if stop:
+        for p in todo:
+            if p.status == "pending":
+                p.status = "interrupted"
+        write_manifest(sweep)
+    return sweep.points
+
+
+def _last_error(log: Path) -> str | None:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("error: ")]
+    except OSError:
+        return None
+    return lines[-1].removeprefix("error: ") if lines else None
+
+
+def _record(p: Point, code: int, out: str, log: Path) -> None:
+    p.exit_code = code
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    try:
+        result = json.loads(last)
+    except ValueError:
+        result = {}
+    p.run_dir = result.get("run_dir", p.run_dir)
+    meta = runs.read_json(Path(p.run_dir) / runs.METRICS) if p.run_dir else None
+    p.val = (meta or {}).get("val") or result.get("val") or {}
+    p.test = (meta or {}).get("test") or result.get("test") or {}
+    if (meta or {}).get("status") == "completed":  # even if a stop signal caught it on its way out
+        p.status, p.error = "completed", None
+        return
+    p.status = "interrupted" if code == 130 or code < 0 else "failed"
+    p.error = result.get("error") or _last_error(log) or f"exit {code}"
+
+
+def _scores(split: str, values: dict[str, float]) -> str:
+    return "".join(f" {split}.{k}={v:.4g}" for k, v in values.items())
+
+
+def dry_run(sweep: Sweep) -> list[str]:
+    """One complete shell command per point, for GNU parallel, a Slurm array or any scheduler."""
+    return [shlex.join(sweep.command(p)) for p in sweep.points]
+
+
+def exit_code(points: list[Point]) -> int:
+    if any(p.status == "interrupted" for p in points):
+        return 130
+    return 1 if any(p.status != "completed" for p in points) else 0

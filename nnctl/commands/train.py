@@ -1,0 +1,197 @@
+"""`nnctl train`, top to bottom: a prepared run -> run folder -> the loop -> best weights ->
+model.keras -> test metrics -> metrics.json. With `resume`, the run continues from its newest
+intact checkpoint instead of starting."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.config import differences, dump_yaml, flatten
+from nnctl.engine import checkpoint, loop, signals
+from nnctl.engine.prepare import Prepared
+from nnctl.engine.reporter import NullReporter, Reporter
+from nnctl.engine.testpass import test_pass
+from nnctl.errors import Interrupted, TrainingFailed, UserError, one_line
+from nnctl.model import build as model_mod
+from nnctl.model import saved
+from nnctl.run import analysis, mlflow_tracking, plots, record
+from nnctl.run.folder import RunFolder
+from nnctl.run.record import Record, history_csv
+from nnctl.run.tensorboard import Log
+
+
+def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
+          resume: Path | None = None, mlflow: bool = False) -> tuple[Path, Record]:
+    """Fit, test and fill a run folder; returns (run folder, its record).
+
+    With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow.
+    """
+    dist = prep.dist
+    if resume and dist.workers > 1:
+        raise UserError("a multi_worker run cannot be resumed; start it again", "--resume")
+    reporter = reporter or NullReporter()
+    if not dist.chief:  # a worker trains in step with the chief and writes nothing
+        run = RunFolder(Path(dist.agree("")))
+        rec = Record(distribution=dist.info(prep.cfg.batch_size))
+        return run.path, _train(prep, run, monitor_state(prep), rec, reporter)
+    run = RunFolder(resume) if resume else RunFolder.create(runs_dir, prep.cfg.name or "run")
+    dist.agree(str(run))  # every worker learns the chief's folder
+    with run.lock():
+        state, rec = _resume(run, prep, reporter) if resume else _start(run, prep)
+        tracker = None
+        if mlflow_tracking.wanted(mlflow):
+            tracker = mlflow_tracking.Tracker(run.path, prep.cfg.name or "nnctl", rec.hparams, rec)
+            run.write_record(rec)
+        try:
+            return run.path, _train(prep, run, state, rec, reporter, tracker)
+        finally:
+            if tracker is not None:
+                tracker.end(rec.status, rec)
+
+
+def monitor_state(prep: Prepared) -> checkpoint.State:
+    """A fresh State watching early stopping's metric, else val_loss (loss without validation)."""
+    es = prep.cfg.early_stopping
+    if es is not None:
+        return checkpoint.State.start(es.monitor, es.mode, prep.directions)
+    return checkpoint.State.start("val_loss" if prep.data.val is not None else "loss", "min")
+
+
+def _start(run: RunFolder, prep: Prepared) -> tuple[checkpoint.State, Record]:
+    rec = record.started(
+        task=prep.cfg.task, params=model_mod.param_counts(prep.model), dataset=prep.data.info(),
+        warnings=prep.warnings, steps_per_execution=int(prep.model.steps_per_execution),
+        distribution=prep.dist.info(prep.cfg.batch_size), mixed_precision=prep.cfg.mixed_precision,
+        directions=prep.directions,  # how `nnctl runs` and sweeps rank by a metric
+        hparams=flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
+    )
+    run.write(run.config, dump_yaml(prep.resolved()))
+    run.write(run.summary, model_mod.summary_text(prep.model))
+    run.write_record(rec)
+    return monitor_state(prep), rec
+
+
+def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpoint.State, Record]:
+    """The run's state after its newest intact epoch, its weights and optimizer in prep.model."""
+    cfg = prep.cfg
+    stored = run.read_config().model_dump(mode="json")
+    changed = [k for k in differences(stored, prep.resolved()) if k != "epochs"]
+    if changed:
+        raise UserError(f"the config differs from the run's in {', '.join(changed)}; only epochs may change "
+                        "on resume (start a new run for the rest)", "--resume")
+    found = run.read_metrics()
+    states, notes = checkpoint.candidates(run.path)
+    if not states:  # killed before its first epoch ended: start over in the same folder
+        state, rec = _start(run, prep)
+    else:
+        newest = states[0]
+        if found.get("status") == "completed" and newest.stopped_early:
+            raise UserError(f"{run} stopped early at epoch {newest.epoch} (early_stopping); "
+                            "there is nothing to resume", "--resume")
+        if found.get("status") == "completed" and newest.epoch >= cfg.epochs:
+            raise UserError(f"{run} has trained all {newest.epoch} epochs; "
+                            f"to train longer: nnctl train --resume {run} --epochs {newest.epoch + 5}", "--resume")
+        # A run killed after its last epoch but before its test still needs restoring, testing and saving.
+        with prep.dist.scope():
+            state = checkpoint.restore(run.path, prep.model, states, notes)
+        for note in notes:
+            reporter.note(f"warning: {note}")
+        reporter.note(f"resuming from {checkpoint.FOLDER}/{state.last} (epoch {state.epoch} of {cfg.epochs})")
+        # metrics.json deleted: the record starts again, the epochs come from the checkpoint
+        rec = Record.model_validate(found) if found else _start(run, prep)[1]
+    rec.reason = None
+    rec.status, rec.epochs, rec.hparams = "running", state.epoch, flatten(prep.resolved())
+    rec.resumed = [*(rec.resumed or []), {"at_epoch": state.epoch, "time": time.time()}]
+    run.write(run.config, dump_yaml(prep.resolved()))  # epochs may have grown
+    run.write(run.history, history_csv(state.history))  # no rows past the checkpoint resumed
+    run.write_record(rec)
+    return state, rec
+
+
+def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record, reporter: Reporter,
+           tracker: mlflow_tracking.Tracker | None = None) -> Record:
+    """The loop, then what a completed run leaves: best weights, model.keras, test metrics, figures.
+    Only the chief writes; another worker trains in step and returns its record."""
+    cfg, model, chief = prep.cfg, prep.model, prep.dist.chief
+    clock = loop.Clock(before=rec.duration_s)
+    board = None
+    if chief:
+        board = Log(run.path, dump_yaml(prep.resolved()), rec.hparams, first_session=state.epoch == 0)
+        plots.import_soon()
+    try:
+        with signals.on_signals() as stop:
+            loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,
+                                                   tracker), stop)
+    except BaseException as e:
+        _ended(e, run, rec, state, clock, chief)
+        raise
+    finally:
+        reporter.end()
+        if board is not None:
+            board.close()
+
+    rec.epochs, rec.best_epoch = state.epoch, state.best_epoch
+    if prep.dist.strategy is not None:  # the last epoch's weights, to check that the replicas agree
+        rec.distribution["weights_sha256"] = weights_digest(model)
+    if not chief:
+        rec.end("completed", clock())
+        return rec
+    kept = state.epoch
+    es = cfg.early_stopping
+    if es is not None and es.restore_best_weights and state.best_epoch is not None:
+        if checkpoint.restore_best(run.path, model):
+            kept = state.best_epoch
+        else:
+            rec.warnings.append(f"{checkpoint.FOLDER}/{checkpoint.BEST} is missing or damaged: the model keeps "
+                                "the last epoch's weights, not the best epoch's")
+    rec.val = {k[4:]: v for k, v in state.history[kept - 1].items() if k.startswith("val_")} if kept else {}
+    rec.kept_epoch = kept
+    checkpoint.save_model(model, run.model)
+    if prep.dist.strategy is not None:
+        # Test on a plain copy: the test step, called outside strategy.run, is not meant for mirrored variables.
+        model = saved.load_model(run.model)
+    rec.test, predicted = test_pass(model, prep.data.test, cfg.batch_size)
+    try:
+        details = analysis.analyse(run.path, predicted, prep.data.test, cfg, prep.data.class_names)
+        run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
+    except Exception as e:  # noqa: BLE001  (figures are extras: the trained, tested model stands)
+        rec.warnings.append(f"plots/evaluation.json not written: {one_line(e)}")
+    rec.end("completed", clock())
+    run.write_record(rec)
+    return rec
+
+
+def _ended(e: BaseException, run: RunFolder, rec: Record, state: checkpoint.State, clock: loop.Clock,
+           write: bool) -> None:
+    """Mark a run that did not complete, and raise what it ended as (exit 130 or 1)."""
+    from nnctl.engine.callbacks import NonFinite, Stop
+
+    if isinstance(e, (Stop, KeyboardInterrupt)):
+        status, reason = "interrupted", "interrupted (Ctrl-C or SIGTERM)"
+        error: Exception = Interrupted(f"interrupted after {state.epoch} complete epoch(s); run folder: {run}; "
+                                       f"continue with: nnctl train --resume {run}", run.path)
+    elif isinstance(e, NonFinite):
+        status, reason = "failed", str(e)
+        error = TrainingFailed(f"{e}; run folder: {run}", run.path)
+    elif isinstance(e, Exception):  # anything failing mid-run is a failed run, exit 1
+        status, reason = "failed", one_line(e)
+        error = TrainingFailed(f"training failed: {reason}; run folder: {run}", run.path)
+    else:  # SystemExit and the like: not a run's ending
+        return
+    rec.end(status, clock(), reason)
+    if write:
+        run.write_record(rec)
+    raise error from None
+
+
+def weights_digest(model: Any) -> str:
+    """sha256 of every weight's bytes: equal on all workers when the replicas stayed in sync."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).data)
+    return h.hexdigest()

@@ -1,0 +1,378 @@
+"""The config spec: load YAML safely, apply --set overrides, validate the schema.
+
+Nothing here imports TensorFlow: a broken file is reported before Keras loads.
+Names of Keras objects (layers, losses, ...) are checked later, in keras_names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from nnctl.choices import TASKS
+from nnctl.errors import UserError, did_you_mean
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Strict):
+    source: str = Field(min_length=1)
+    validation_split: float = Field(0.1, ge=0.0, lt=1.0)
+    validation: str | None = None
+    test_split: float = Field(0.2, ge=0.0, lt=1.0)
+    test: str | None = None
+    path: str | None = None  # where a built-in dataset's local copy lies
+    # Files: the label column(s) of a CSV, or the labels .npy beside an inputs .npy.
+    target: str | list[str] | None = None
+    labels: str | None = None
+    features: list[str] | None = None  # CSV columns to use as inputs [default: all but target]
+    text: str | None = None  # CSV column of raw text for a TextVectorization stack
+    # Sequences: windows over a time series (with target), or padded token lists (imdb, reuters).
+    sequence_length: int | None = Field(None, ge=1, le=1_000_000)
+    horizon: int = Field(1, ge=1)
+    num_words: int = Field(10_000, ge=2)
+    # A folder of images in class sub-folders.
+    image_size: list[int] | None = Field(None, min_length=2, max_length=2)
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    # Stream from disk instead of loading (auto: files larger than stream_threshold_mb).
+    stream: bool | Literal["auto"] = "auto"
+    stream_threshold_mb: float = Field(1024, gt=0)
+    # The inputs are also the targets: autoencoders (an n-D matrix output).
+    reconstruct: bool = False
+    # Keep this share of every split (seeded, stratified): a quick run of a big config end to end.
+    fraction: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class Augmentation(_Strict):
+    """Keras' ImageDataGenerator vocabulary, mapped onto preprocessing layers (see augment.py)."""
+
+    rotation_range: float = Field(0.0, ge=0, le=360)  # degrees
+    width_shift_range: float = Field(0.0, ge=0, lt=1)  # fraction of the width
+    height_shift_range: float = Field(0.0, ge=0, lt=1)
+    zoom_range: float | list[float] = 0.0  # z for [1 - z, 1 + z], or [lower, upper]
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    brightness_range: list[float] | None = Field(None, min_length=2, max_length=2)
+    featurewise_center: bool = False
+    featurewise_std_normalization: bool = False
+    fill_mode: Literal["reflect", "wrap", "constant", "nearest"] = "nearest"
+
+    @field_validator("zoom_range")
+    @classmethod
+    def _zoom(cls, v: float | list[float]) -> float | list[float]:
+        lo, hi = (1 - v, 1 + v) if isinstance(v, (int, float)) else (tuple(v) if len(v) == 2 else (0, 0))
+        if lo <= 0 or hi < lo:
+            raise ValueError("must be a number in [0, 1) or [lower, upper] with 0 < lower <= upper")
+        return v
+
+    @field_validator("brightness_range")
+    @classmethod
+    def _brightness(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and not 0 <= v[0] <= v[1]:
+            raise ValueError("must be [lower, upper] with 0 <= lower <= upper, e.g. [0.8, 1.2]")
+        return v
+
+
+class EarlyStopping(_Strict):
+    monitor: str = "val_loss"
+    patience: int = Field(3, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = True
+
+
+class Distribution(_Strict):
+    """tf.distribute for training (see distribute.py). batch_size stays the global batch."""
+
+    strategy: Literal["none", "mirrored", "multi_worker"] = "none"
+    # mirrored: the devices to mirror over [default: every local GPU, else the CPU]. Naming more
+    # CPUs than the machine shows (CPU:0, CPU:1) splits its CPU into that many logical devices.
+    devices: list[str] | None = Field(None, min_length=1)
+    # multi_worker: where the cluster comes from; auto takes TF_CONFIG, else a Slurm allocation.
+    cluster: Literal["auto", "tf_config", "slurm"] = "auto"
+    slurm_port_base: int = Field(8888, ge=1024, le=65000)
+    # A worker gives up (exit 2) when its peers have not all joined by then.
+    join_timeout_s: float = Field(300.0, gt=0, le=86_400)
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            if not re.fullmatch(r"(/?(job:\w+/)?(replica:\d+/)?(task:\d+/)?device:)?/?(CPU|GPU|TPU):\d+", name,
+                                re.IGNORECASE):
+                raise ValueError(f"bad device name {name!r}: use names such as GPU:0, GPU:1 or CPU:0")
+        return v
+
+
+NamedSpec = Union[str, dict[str, Any]]
+
+
+class Config(_Strict):
+    name: str | None = None
+    seed: int = Field(42, ge=0, lt=2**32)
+    task: Literal[TASKS] | None = None
+    data: DataSpec
+    input_shape: list[int] | None = None
+    augmentation: Augmentation | None = None
+    layers: list[NamedSpec] = Field(min_length=1)
+    loss: NamedSpec | None = None
+    optimizer: NamedSpec = "adam"
+    metrics: list[NamedSpec] | None = None
+    batch_size: int = Field(32, ge=1, le=2**20)
+    epochs: int = Field(10, ge=1, le=100_000)
+    shuffle: bool = True
+    jit_compile: bool = False  # XLA; measured 6x slower for a small CNN on CPU, so off unless asked
+    # Batches per compiled call (Keras' compile argument); "auto" sizes it from the model's FLOPs.
+    steps_per_execution: Union[int, Literal["auto"]] = "auto"
+    distribution: Distribution = Field(default_factory=Distribution)
+    # Keras' dtype policies: compute in 16 bits, keep weights in float32 (GPUs with tensor cores).
+    mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = None
+    early_stopping: EarlyStopping | None = None
+    class_weight: dict[int, float] | Literal["balanced"] | None = None
+    # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.
+    _translations: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def translations(self) -> list[str]:
+        return self._translations
+
+    @field_validator("distribution", mode="before")
+    @classmethod
+    def _strategy_shorthand(cls, v: Any) -> Any:
+        # `distribution: mirrored` is short for `distribution: {strategy: mirrored}`.
+        if v is None:
+            return {}
+        return {"strategy": v} if isinstance(v, str) else v
+
+    @field_validator("steps_per_execution")
+    @classmethod
+    def _positive_steps(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 100_000:
+            raise ValueError('must be "auto" or a whole number from 1 to 100000')
+        return v
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive_dims(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(d < 1 for d in v)):
+            raise ValueError("must be a non-empty list of positive integers, e.g. [28, 28, 1]")
+        return v
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _default_optimizer_name(cls, v: Any) -> Any:
+        # `--set optimizer.learning_rate=0.01` on a config without an optimizer: tune the default one.
+        if isinstance(v, dict) and "name" not in v:
+            return {"name": "adam", **v}
+        return v
+
+    @field_validator("layers")
+    @classmethod
+    def _one_key_each(cls, v: list[NamedSpec]) -> list[NamedSpec]:
+        for i, entry in enumerate(v):
+            if isinstance(entry, dict) and len(entry) != 1:
+                raise ValueError(
+                    f"entry {i} must be a layer name or a one-key mapping "
+                    f"like {{Dense: {{units: 10}}}}, got keys {', '.join(map(str, sorted(entry)))}"
+                )
+        return v
+
+
+def named_spec(spec: NamedSpec, key: str) -> tuple[str, dict[str, Any]]:
+    """Split `adam` or `{name: adam, learning_rate: 0.01}` into (name, kwargs)."""
+    if isinstance(spec, str):
+        return spec, {}
+    kwargs = dict(spec)
+    name = kwargs.pop("name", None)
+    if not isinstance(name, str):
+        raise UserError("a mapping needs a 'name' key, e.g. {name: adam, learning_rate: 0.001}", key)
+    return name, kwargs
+
+
+# ---------------------------------------------------------------- loading
+
+
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml.safe_load's loader (libyaml's where installed), reading `1e-3` as a number as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (`1.0e-3`) and `1e-3` is a
+    string: the most common way to write a learning rate would silently be text.
+    """
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML data: safe (no tags that build Python objects), with YAML 1.2 floats."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506  (Loader is a SafeLoader)
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping with yaml.safe_load: configs are data, never code."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"config file not found: {p}")
+    if p.is_dir():
+        raise UserError(f"config path is a directory, not a YAML file: {p}")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p}: not UTF-8 text (bad byte at offset {e.start})") from None
+    try:
+        data = load_yaml(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{p}: invalid YAML{where}: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{p}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise UserError(f"{p}: the config must be a YAML mapping of keys, got {kind}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b=1` -> ("a.b", 1); the value is parsed as YAML so numbers stay numbers."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
+    try:
+        parsed = load_yaml(value) if value.strip() else None
+    except yaml.YAMLError:
+        raise UserError(f"--set {item!r}: the value is not valid YAML") from None
+    return key.strip(), parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys in place; list items by index (`layers.2.Dense.units=256`)."""
+    for item in overrides:
+        key, value = parse_override(item)
+        parts = key.split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            here = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                    raise UserError(f"--set: no item {part!r} in a list of {len(node)}", here)
+                idx = int(part)
+                if last:
+                    node[idx] = value
+                elif isinstance(node[idx], str):
+                    # `layers.2.Dropout=0.3` on a bare `- Flatten` entry: make it a mapping.
+                    node[idx] = {node[idx]: None}
+                node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:
+                        node[part] = {}
+                    elif isinstance(node[part], str):
+                        # `optimizer: adam` + `--set optimizer.learning_rate=0.01`: the name is short for {name: adam}.
+                        node[part] = {"name": node[part]}
+                    node = node[part]
+            else:
+                raise UserError(f"--set: cannot go into a {type(node).__name__} value", here)
+    return data
+
+
+def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
+    """Load, override, translate Keras 2 spellings and validate; the file's stem is the default name."""
+    from nnctl.config.keras2 import translate
+
+    data = apply_overrides(read_yaml(path), overrides or [])
+    notes = translate(data)
+    cfg = validate(data)
+    cfg._translations = notes
+    if cfg.name is None:
+        cfg.name = Path(path).stem
+    return cfg
+
+
+def validate(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise UserError(_first_error(e)) from None
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line for the first problem: key path, bad value, what is allowed."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    # Union members add their type names to the path (`str`, `dict[str,any]`): drop them.
+    loc = [p for p in loc if not (p in ("str", "int") or p.startswith(("dict[", "list[")))]
+    path = ".".join(loc) or "config"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"{path}: unknown key{did_you_mean(loc[-1], allowed)}; allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    value = err.get("input")
+    shown = yaml.safe_dump(value, default_flow_style=True, width=80).strip()
+    if shown.endswith("\n..."):
+        shown = shown[:-4]
+    shown = shown.removesuffix("...").strip()
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        msg = f"must be one of {', '.join(allowed)}{did_you_mean(str(value), allowed)}"
+    return f"{path}: bad value {shown[:80]}: {msg}"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to leaf values, in `--set` spelling: {"optimizer.learning_rate": 0.01, "layers.0.Dense.units": 8}."""
+    if isinstance(data, dict) and data:
+        items = data.items()
+    elif isinstance(data, list) and data:
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two configs."""
+    fa, fb = flatten(a), flatten(b)
+    return [k for k in dict.fromkeys([*fa, *fb]) if fa.get(k, _MISSING) != fb.get(k, _MISSING)]
+
+
+_MISSING = object()

@@ -1,0 +1,181 @@
+"""What every loader returns and what training reads: splits of inputs and labels, and the
+label encodings and scaling the loaders share (predict applies the same through `nnctl.data.inputs`)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from nnctl.config import DataSpec
+from nnctl.data.stream import CsvRows, NpyRows
+from nnctl.errors import UserError
+
+X = Union[np.ndarray, dict[str, np.ndarray]]
+
+
+def take(x: X, idx: Any) -> X:
+    if isinstance(x, dict):
+        return {k: v[idx] for k, v in x.items()}
+    return x[idx]
+
+
+@dataclass
+class Split:
+    x: X
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, idx: Any) -> Split:
+        return Split(take(self.x, idx), self.y[idx])
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.x, (NpyRows, CsvRows))
+
+    def fingerprint(self) -> str:
+        """A short hash of the examples, so two runs can prove they saw the same split."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None or cached[0] is not self.x:
+            cached = (self.x, self._hash())
+            self._fingerprint = cached
+        return cached[1]
+
+    def _hash(self) -> str:
+        h = hashlib.sha256()
+        if self.streamed:  # never read a streamed file just to hash it
+            h.update(self.x.identity().encode())
+            h.update(np.ascontiguousarray(self.y).tobytes())
+            return h.hexdigest()[:16]
+        parts = [self.x[k] for k in sorted(self.x)] if isinstance(self.x, dict) else [self.x]
+        for a in [*parts, self.y]:
+            a = np.asarray(a)
+            h.update(str((a.dtype, a.shape)).encode())
+            if a.dtype.kind in "OUS":
+                h.update("\0".join(map(str, a.ravel())).encode())
+            else:
+                h.update(np.ascontiguousarray(a).data)  # the buffer itself: no copy, and the GIL is let go
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class Loaded:
+    """What a loader found: inputs, labels, and what it knows about them."""
+
+    x: X
+    y: np.ndarray
+    name: str
+    source: str
+    test: Split | None = None  # the source's own test split, where it has one
+    class_names: list[str] | None = None
+    regression: bool = False
+    chronological: bool = False  # time series: split in order, never shuffled
+    input_dtype: str = "float32"  # "string" for raw text
+    categorical: dict[str, list[str]] = field(default_factory=dict)  # CSV column -> vocabulary
+    warnings: list[str] = field(default_factory=list)
+    fallback: str | None = None
+
+
+@dataclass
+class Data:
+    train: Split
+    val: Split | None
+    test: Split
+    name: str
+    source: str
+    class_names: list[str] | None = None
+    regression: bool = False
+    input_dtype: str = "float32"
+    categorical: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    fallback: str | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        if isinstance(self.train.x, dict):
+            return (len(self.train.x),)
+        return tuple(self.train.x.shape[1:])
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val) if self.val else 0, "test": len(self.test)}
+
+    def hash_soon(self) -> None:
+        """Start hashing the splits on another thread (hashlib lets the GIL go), for `info` to use.
+
+        Call it once the inputs have their final shape: the shape is part of the hash.
+        """
+        def quietly() -> None:
+            with contextlib.suppress(Exception):  # `info` hashes again on its own thread and reports it
+                self._fingerprints()
+
+        self._hashing = threading.Thread(target=quietly, name="nnctl-hash", daemon=True)
+        self._hashing.start()
+
+    def _fingerprints(self) -> dict[str, str]:
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        return {k: s.fingerprint() for k, s in splits.items() if s is not None}
+
+    def info(self) -> dict[str, Any]:
+        """What metrics.json records about the data."""
+        hashing = getattr(self, "_hashing", None)
+        if hashing is not None:
+            hashing.join()
+        return {
+            "name": self.name,
+            "source": self.source,
+            "fallback": self.fallback,
+            "sizes": self.sizes(),
+            "fingerprints": self._fingerprints(),
+            "input_shape": list(self.input_shape),
+            "class_names": self.class_names,
+            "streamed": self.train.streamed,
+        }
+
+
+def scale(x: np.ndarray, key: str = "data.source") -> np.ndarray:
+    """8-bit images to float32 in [0, 1]; other numbers to float32 as they are."""
+    if x.dtype == np.uint8:
+        out = x.astype("float32")
+        out /= 255.0  # in place: one float copy of the images, not two
+        return out
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+        raise UserError(f"inputs must be numeric, got dtype {x.dtype}", key)
+    return x.astype("float32", copy=False)
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """String (or other non-numeric) class labels -> integers 0..n-1 and the sorted class names."""
+    y = np.asarray(y)
+    if y.dtype.kind in "OUSb" and y.ndim == 1:
+        names, codes = np.unique(y.astype(str), return_inverse=True)
+        return codes.astype("int64"), [str(n) for n in names]
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return y, None
+
+
+def encode_with(y: np.ndarray, names: list[str] | None, key: str) -> np.ndarray:
+    """Labels of another split, encoded with the training split's class names."""
+    if not names:
+        return encode_labels(y)[0]
+    index = {c: i for i, c in enumerate(names)}
+    values = np.asarray(y).astype(str).ravel()
+    unknown = sorted(set(values) - set(index))
+    if unknown:
+        raise UserError(f"labels {', '.join(unknown[:5])} are not among the training classes "
+                        f"({', '.join(map(str, names))})", key)
+    return np.asarray([index[v] for v in values], dtype="int64")
+
+
+def should_stream(path: Path, spec: DataSpec) -> bool:
+    """stream: true/false as set; auto streams files larger than stream_threshold_mb."""
+    if spec.stream == "auto":
+        return path.stat().st_size > spec.stream_threshold_mb * 2**20
+    return bool(spec.stream)

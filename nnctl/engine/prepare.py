@@ -1,0 +1,159 @@
+"""Everything checked and built, nothing trained: the config's data loaded and split, the model
+built and compiled, task, loss and metrics filled in. `nnctl validate` stops here; training
+starts from a `Prepared`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl import data as data_mod
+from nnctl.backend import keras
+from nnctl.choices import SINGLE_LABEL
+from nnctl.config import Config
+from nnctl.data import pipeline
+from nnctl.engine import distribute
+from nnctl.errors import UserError, did_you_mean, one_line
+from nnctl.model import build as model_mod
+from nnctl.model import keras_names, tasks
+from nnctl.model.flops import training_flops_per_example
+
+
+@dataclass
+class Prepared:
+    """Everything checked and built, nothing trained: what `validate` stops at."""
+
+    cfg: Config  # task, loss, metrics and input_shape filled in
+    data: data_mod.Data
+    model: Any
+    warnings: list[str] = field(default_factory=list)
+    dist: distribute.Setup = field(default_factory=distribute.Setup)
+    directions: dict[str, str] = field(default_factory=dict)  # each logged metric's "max" or "min", Keras' own
+
+    def resolved(self) -> dict[str, Any]:
+        return self.cfg.model_dump(mode="json")
+
+
+def prepare(cfg: Config, config_dir: Path | None = None, distributed: bool = False) -> Prepared:
+    """Check and build everything short of training. `distributed` (train) sets up the config's
+    distribution strategy; without it (validate, summary) the model is built on one device."""
+    if distributed and cfg.distribution.strategy == "multi_worker":
+        distribute.supervise(cfg.distribution)  # forks: the parent enforces join_timeout_s
+    pending = data_mod.load_soon(cfg, config_dir)
+    # TensorFlow imports (seconds) while array files are read on another thread; a distribution
+    # strategy is created before TensorFlow's first op, as it must be.
+    dist = distribute.setup(cfg.distribution, join=distributed)
+    data = pending()
+    input_shape = data_mod.fit_input_shape(cfg, data)
+    data.hash_soon()  # fingerprints for metrics.json, hashed while the model is built
+    keras().mixed_precision.set_global_policy(cfg.mixed_precision or "float32")  # float32 undoes a previous run's
+    with dist.scope():
+        return _prepare(cfg, config_dir, data, input_shape, dist)
+
+
+def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_shape: tuple[int, ...],
+             dist: distribute.Setup) -> Prepared:
+    built = model_mod.build_for(cfg, data)
+    model = built.model
+    labels = tasks.Labels.of(data.train.y)
+    last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
+    units = model_mod.output_units(built.body, last)
+    task = cfg.task or tasks.infer_task(labels, data.regression, units)
+    loss_spec = cfg.loss if cfg.loss is not None else tasks.default_loss(task, labels)
+    metric_specs = cfg.metrics if cfg.metrics is not None else tasks.default_metrics(task)
+    loss, metrics = keras_names.loss_and_metrics(loss_spec, metric_specs)
+    optimizer = keras_names.optimizer(cfg.optimizer)
+    warnings = [*cfg.translations, *data.warnings]
+    warnings += tasks.check(task, labels, units, model_mod.output_activation(built.body),
+                            model_mod.loss_name(loss), last)
+    if cfg.class_weight is not None and task not in SINGLE_LABEL:
+        raise UserError(f"class_weight weighs single-label classes; this is a {task} task", "class_weight")
+    model_mod.adapt(built, lambda: pipeline.inputs(data.train, cfg.batch_size), cfg.batch_size)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=cfg.jit_compile,
+                  steps_per_execution=steps_per_execution(cfg, model, len(data.train)))
+    cfg = cfg.model_copy(update={"task": task, "loss": loss_spec, "metrics": metric_specs,
+                                 "input_shape": list(input_shape),
+                                 "data": data_mod.absolute_paths(cfg.data, config_dir)})
+    _dry_run(model, data, cfg)
+    return Prepared(cfg, data, model, warnings, dist, directions(model))
+
+
+def directions(model: Any) -> dict[str, str]:
+    """Whether each compiled metric improves up or down, as Keras' EarlyStopping reads it
+    (the metric object's own direction); the loss goes down."""
+    found = {"loss": "min"}
+    for m in model.metrics:
+        for metric in getattr(m, "metrics", None) or [m]:
+            direction = getattr(metric, "_direction", None)
+            if direction in ("up", "down") and metric.name != "loss":
+                found[metric.name] = "max" if direction == "up" else "min"
+    return found
+
+
+AUTO_FLOP_PER_CALL = 2e9  # about 20 ms on a 2-core CPU: the ~1 ms of Python per compiled call is noise
+AUTO_MAX_STEPS = 32  # still a progress update every few seconds for slow models
+
+
+def steps_per_execution(cfg: Config, model: Any, n_train: int) -> int:
+    """Batches per compiled call: the config's number, or for "auto" enough that Python's
+    per-call overhead is small next to the arithmetic (small models gain most; 1 for big ones)."""
+    steps = max(1, math.ceil(n_train / cfg.batch_size))
+    if cfg.distribution.strategy != "none":
+        # Keras' multi-step loop fails on distributed iterators (a while/cond placeholder error).
+        if cfg.steps_per_execution not in ("auto", 1):
+            raise UserError("must be 1 (or auto) with a distribution strategy: Keras' multi-step loop "
+                            "fails on distributed datasets", "steps_per_execution")
+        return 1
+    if cfg.steps_per_execution != "auto":
+        return min(int(cfg.steps_per_execution), steps)
+    flops = training_flops_per_example(model)
+    if not flops:  # layers it cannot count: assume big, keep per-batch callbacks
+        return 1
+    return max(1, min(math.ceil(AUTO_FLOP_PER_CALL / (flops * cfg.batch_size)), AUTO_MAX_STEPS, steps))
+
+
+def _dry_run(model: Any, data: data_mod.Data, cfg: Config) -> None:
+    """One test step on two examples: label/output shape clashes surface now, not mid-training."""
+    try:
+        # Eagerly, not through model.evaluate: the same checks without tracing a test function
+        # for a batch of two (0.3 s that training would not reuse).
+        x2, y2 = next(iter(pipeline.dataset(data.train.take(slice(0, 2)), 2)))
+        y_pred = model(x2, training=False)
+        model.compute_loss(x2, y2, y_pred)
+        logs = model.compute_metrics(x2, y2, y_pred)
+    except Exception as e:  # noqa: BLE001  (Keras raises many types for a shape clash)
+        raise UserError(f"the model's output {model.output_shape} does not fit the labels "
+                        f"{data.train.y.shape[1:] or '(scalar)'} with loss {cfg.loss}: "
+                        f"{one_line(e)}", "layers") from None
+    es = cfg.early_stopping
+    if es is not None:
+        allowed = sorted(logs) + (sorted(f"val_{k}" for k in logs) if data.val else [])
+        if es.monitor not in allowed:
+            raise UserError(f"bad value {es.monitor!r}: this run logs {', '.join(allowed)}"
+                            f"{did_you_mean(es.monitor, allowed)}",
+                            "early_stopping.monitor")
+    model.reset_metrics()
+
+
+def summarize(cfg: Config, config_dir: Path | None = None) -> str:
+    """The model summary of a config; reads the data only when input_shape is not given."""
+    if cfg.input_shape is not None:
+        return model_mod.summary_text(model_mod.build(cfg, tuple(cfg.input_shape)))
+    return model_mod.summary_text(prepare(cfg, config_dir).model)
+
+
+def class_weights(cfg: Config, y: np.ndarray) -> dict[int, float] | None:
+    """The config's weights, or "balanced": scikit-learn's n / (classes * count)."""
+    if cfg.class_weight != "balanced":
+        return cfg.class_weight
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(y)
+    labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.astype("int64").ravel()  # one-hot too
+    classes = np.unique(labels)
+    return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=labels).tolist(),
+                    strict=True))

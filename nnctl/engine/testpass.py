@@ -1,0 +1,38 @@
+"""The test split through a trained model: its metrics and predictions in one compiled pass.
+Shared by training and `nnctl evaluate`, without the rest of the training stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnctl.data import Split, pipeline
+
+
+def test_pass(model: Any, split: Split, batch_size: int) -> tuple[dict[str, float], np.ndarray]:
+    """The split's metrics, as model.evaluate gives them, and the model's predictions, in one pass.
+
+    Keras' test step plus the outputs, compiled once: evaluate then predict would read the split
+    twice and trace two functions, and the step run eagerly was 2-3x slower (10,000 Fashion-MNIST
+    images through the CNN: 0.9 s against 2.0-2.7 s; the same metrics and outputs to the bit).
+    """
+    import tensorflow as tf
+
+    batches = pipeline.dataset(split, batch_size)
+    model.reset_metrics()
+    loss_tracker = model.metrics[0]  # Keras keeps the loss tracker first; evaluate weighs it by batch size
+
+    def step(x: Any, y: Any) -> Any:
+        y_pred = model(x, training=False)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(y)[0])[0])
+        model.compute_metrics(x, y, y_pred)
+        return y_pred
+
+    # The dataset's signature (batch size None): the last, smaller batch reuses the same trace.
+    compiled = tf.function(step, input_signature=list(batches.element_spec))
+    outputs = [np.asarray(compiled(x, y)) for x, y in batches]
+    logs = model.get_metrics_result()
+    model.reset_metrics()
+    return {name: float(v) for name, v in logs.items()}, np.concatenate(outputs)

@@ -1,0 +1,213 @@
+"""Model building: the config's layer stack as a keras.Sequential, checked layer by layer.
+
+Tabular data with categorical columns gets a head in front of the stack: one
+named input per column, StringLookup one-hot encoding adapted on the training
+split, all of it saved in the model so that raw rows can be predicted later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nnctl.backend import keras
+from nnctl.config import Config
+from nnctl.errors import UserError, one_line
+from nnctl.model import applications, augment, keras_names
+
+
+@dataclass
+class Built:
+    model: Any  # what is compiled, trained and saved
+    body: Any  # the config's layer stack
+    head: Any = None  # the tabular encoder in front of it, if any
+
+
+def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", train_x: Any = None) -> Any:
+    """Stack the layers on an Input; a layer that does not fit names its index and class."""
+    k = keras()
+    k.utils.set_random_seed(cfg.seed)  # weights initialise the same way for the same seed
+    model = k.Sequential(name=_safe(cfg.name or "model"))
+    model.add(k.Input(shape=input_shape, dtype=dtype))
+    shape = (None, *input_shape)
+    if cfg.augmentation is not None:
+        for layer in augment.layers(cfg.augmentation, shape, cfg.seed, train_x):
+            model.add(layer)
+    for i, entry in enumerate(cfg.layers):
+        name, value = keras_names.layer_entry(entry)
+        key = f"layers.{i}"
+        if applications.is_application(name):
+            new = applications.layers(name, value, shape, f"{key}.{name}")
+        else:
+            new = [keras_names.make_layer(entry, key)]
+        if i == 0 and dtype == "string" and not _takes_strings(new[0]):
+            raise UserError("the inputs are raw text: start the stack with a TextVectorization layer, e.g. "
+                            "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
+        for j, layer in enumerate(new):
+            if i == len(cfg.layers) - 1 and j == len(new) - 1:
+                _float32_output(k, layer)
+            try:
+                with _weights_fit_in_memory():
+                    model.add(layer)
+            except _TooBig as e:
+                raise UserError(f"{name}'s weights (shape {list(e.args[0])}) would not fit in this machine's "
+                                "memory; use fewer units or filters", f"{key}.{name}") from None
+            except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
+                raise UserError(f"{name} does not fit its input of shape {shape}: "
+                                f"{one_line(e)}", f"{key}.{name}") from None
+            shape = model.output_shape
+    return model
+
+
+def _float32_output(k: Any, layer: Any) -> None:
+    """Under a mixed-precision policy the output layer computes in float32 (softmax and the
+    loss in 16 bits lose precision), as Keras' mixed-precision guide advises."""
+    policy = k.mixed_precision.global_policy().name
+    if policy.startswith("mixed_") and layer.dtype_policy.name == policy:
+        layer.dtype_policy = "float32"
+
+
+class _TooBig(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _weights_fit_in_memory() -> Iterator[None]:
+    """Refuse a weight bigger than RAM before TensorFlow tries to allocate it.
+
+    Without this, `Dense: {units: 1000000000000}` sits ~10 s in TensorFlow's allocator
+    retry loop before failing with an OOM message in its own words.
+    """
+    layer_cls = keras().layers.Layer
+    original = layer_cls.add_weight
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+    def checked(self: Any, shape: Any = None, *args: Any, **kwargs: Any) -> Any:
+        dims = [int(d) for d in (shape or ()) if d is not None]
+        if math.prod(dims) * 4 > limit:
+            raise _TooBig(dims)
+        return original(self, shape, *args, **kwargs)
+
+    layer_cls.add_weight = checked
+    try:
+        yield
+    finally:
+        layer_cls.add_weight = original
+
+
+def _takes_strings(layer: Any) -> bool:
+    k = keras()
+    return isinstance(layer, (k.layers.TextVectorization, k.layers.StringLookup, k.layers.Hashing))
+
+
+def build_for(cfg: Config, data: Any) -> Built:
+    """The model for this data: the plain stack, or a tabular head plus the stack."""
+    if not data.categorical:
+        body = build(cfg, data.input_shape, data.input_dtype, data.train.x)
+        return Built(model=body, body=body)
+    k = keras()
+    inputs, encoded = {}, []
+    for col, values in data.train.x.items():
+        if col in data.categorical:
+            inp = k.Input(shape=(1,), dtype="string", name=_safe(col))
+            lookup = k.layers.StringLookup(output_mode="one_hot", name=f"{_safe(col)}_onehot")
+            lookup.adapt(values)  # the training split's categories only; unseen ones map to OOV
+            data.categorical[col] = [str(v) for v in lookup.get_vocabulary()]
+            encoded.append(lookup(inp))
+        else:
+            inp = k.Input(shape=(1,), dtype="float32", name=_safe(col))
+            encoded.append(inp)
+        inputs[col] = inp
+    features = k.layers.Concatenate(name="features")(encoded)
+    head = k.Model(inputs, features, name="tabular_head")
+    body = build(cfg, (int(features.shape[-1]),))
+    model = k.Model(inputs, body(features), name=_safe(cfg.name or "model"))
+    return Built(model=model, body=body, head=head)
+
+
+def _safe(name: str) -> str:
+    """A Keras/TensorFlow name: TF scope names must start with a letter or digit."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name).lstrip("_-") or "model"
+
+
+def output_units(body: Any, where: str) -> int:
+    """How many numbers the model outputs per example; `where` is the last layer's key path."""
+    shape = body.output_shape[1:]
+    if any(d is None for d in shape):
+        raise UserError(f"the model's output shape {list(shape)} is not fixed (None: varies per example); "
+                        "end the stack with a layer of fixed size, such as Dense", where)
+    return int(np.prod(shape))
+
+
+def output_activation(body: Any) -> str:
+    """The activation of the output: a Softmax layer at the end, or the last layer's own."""
+    k = keras()
+    for layer in reversed(body.layers):
+        if isinstance(layer, k.layers.Softmax):
+            return "softmax"
+        act = getattr(layer, "activation", None)
+        if act is not None:
+            return getattr(act, "__name__", str(act))
+        if not isinstance(layer, (k.layers.Dropout, k.layers.Flatten, k.layers.Reshape)):
+            return "linear"
+    return "linear"
+
+
+def loss_name(loss: Any) -> str:
+    """Canonical snake_case name of a loss given as a string or an object."""
+    if isinstance(loss, str):
+        loss = keras().losses.get(loss)
+    fn = getattr(loss, "fn", loss)
+    return getattr(fn, "__name__", None) or getattr(loss, "name", str(loss))
+
+
+def adapt(built: Built, inputs: Callable[[], Any], batch_size: int) -> list[str]:
+    """Adapt preprocessing layers (Normalization, TextVectorization, ...) on the training inputs only.
+
+    `inputs` makes the input dataset, only when some layer adapts (it copies the training split).
+    """
+    k = keras()
+    layers = built.body.layers
+    if not any(hasattr(layer, "adapt") for layer in layers):
+        return []
+    x = inputs()
+    if built.head is not None:
+        x = built.head.predict(x, batch_size=batch_size, verbose=0)
+    adapted = []
+    for i, layer in enumerate(layers):
+        if not hasattr(layer, "adapt"):
+            continue
+        inputs = x
+        if i:  # what reaches this layer: the training inputs through the layers before it
+            inputs = k.Sequential(layers[:i]).predict(x, batch_size=batch_size, verbose=0)
+        layer.adapt(inputs)
+        adapted.append(layer.name)
+    return adapted
+
+
+def summary_text(model: Any) -> str:
+    """Keras' own summary as plain text, never cut at the 80 columns rich assumes off a terminal."""
+    lines: list[str] = []
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "200"  # rich sizes its capture console from COLUMNS
+    try:
+        model.summary(line_length=100, print_fn=lambda line, *a, **kw: lines.append(line))
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
+    return "\n".join(line.rstrip() for line in "\n".join(lines).splitlines()) + "\n"
+
+
+def param_counts(model: Any) -> dict[str, int]:
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    total = int(model.count_params())
+    return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
