@@ -17,11 +17,20 @@ from nnctl.cli.app import app, err, out
 @app.command()
 def schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write it here.")] = None,
+    metrics: Annotated[
+        bool, typer.Option("--metrics", help="The schema of a run's metrics.json instead.")
+    ] = False,
 ) -> None:
     """The config's JSON Schema for editors (YAML language servers), with Keras' names."""
-    from nnctl.commands.schema import json_schema
+    if metrics:
+        from nnctl.run.record import Record
 
-    text = json.dumps(json_schema(), indent=2) + "\n"
+        schema_ = Record.model_json_schema()
+    else:
+        from nnctl.commands.schema import json_schema
+
+        schema_ = json_schema()
+    text = json.dumps(schema_, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:

@@ -240,21 +240,13 @@ def load_idx_folder(folder: Path, key: str) -> Loaded:
 
 
 def _image_folder(folder: Path, spec: DataSpec, key: str) -> Loaded:
-    from PIL import Image, UnidentifiedImageError
-
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
     files = [f for c in classes for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise UserError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders",
                         key)
+    sizes = image_sizes(files, key)
     if spec.image_size is None:
-        sizes: dict[tuple[int, int], Path] = {}
-        for f in files:
-            try:
-                with Image.open(f) as im:
-                    sizes.setdefault(im.size, f)
-            except (UnidentifiedImageError, OSError):
-                raise UserError(f"{f}: not a readable image", key) from None
         if len(sizes) > 1:
             (a, fa), (b, fb) = list(sizes.items())[:2]
             raise UserError(f"{folder}: images of different sizes ({fa.name} is {a[0]}x{a[1]}, {fb.name} is "
@@ -263,12 +255,42 @@ def _image_folder(folder: Path, spec: DataSpec, key: str) -> Loaded:
         size = (h, w)
     else:
         size = tuple(spec.image_size)
+    x, y, class_names, _ = image_arrays(folder, size, spec.color_mode, labels=True)
+    return Loaded(x=x, y=y, name=folder.name, source=str(folder), class_names=class_names)
+
+
+def image_sizes(files: list[Path], key: str) -> dict[tuple[int, int], Path]:
+    """Each (width, height) among the files, with the first file of that size; a file that is
+    not an image is named."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes: dict[tuple[int, int], Path] = {}
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                sizes.setdefault(im.size, f)
+        except (UnidentifiedImageError, OSError):
+            raise UserError(f"{f}: not a readable image", key) from None
+    return sizes
+
+
+def image_arrays(folder: Path, size: tuple[int, ...], color_mode: str,
+                 labels: bool) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, list[str]]:
+    """The folder's images as training reads them and predict reads new ones: Keras'
+    image_dataset_from_directory (decoded, resized bilinearly to `size`), scaled to [0, 1].
+
+    With `labels`, one class per sub-folder: (images, class indices, class names, files);
+    without, every image in the folder and below, in file order: (images, None, None, files).
+    """
     from nnctl.backend import keras
 
     ds = keras().utils.image_dataset_from_directory(
-        folder, labels="inferred", label_mode="int", image_size=size, color_mode=spec.color_mode,
-        batch_size=256, shuffle=False, verbose=False)
-    xs, ys = zip(*((bx.numpy(), by.numpy()) for bx, by in ds), strict=True)
-    x = np.concatenate(xs).astype("float32") / 255.0
-    return Loaded(x=x, y=np.concatenate(ys).astype("int64"), name=folder.name, source=str(folder),
-                  class_names=list(ds.class_names))
+        folder, labels="inferred" if labels else None, label_mode="int", image_size=tuple(size),
+        color_mode=color_mode, batch_size=256, shuffle=False, verbose=False)
+    files = list(ds.file_paths)
+    if labels:
+        xs, ys = zip(*((bx.numpy(), by.numpy()) for bx, by in ds), strict=True)
+        return (np.concatenate(xs).astype("float32") / 255.0, np.concatenate(ys).astype("int64"),
+                list(ds.class_names), files)
+    x = np.concatenate([bx.numpy() for bx in ds]).astype("float32") / 255.0
+    return x, None, None, files

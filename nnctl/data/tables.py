@@ -1,4 +1,9 @@
-"""CSV files: tabular rows, time-series windows, and text for classification."""
+"""CSV files: tabular rows, time-series windows, and text for classification.
+
+The functions that turn a table's rows into model inputs (`text_inputs`, `tabular_inputs`,
+`window_features`, `windows`) are the ones `nnctl predict` applies to new rows too
+(`nnctl.data.inputs`), so that both see the same features for the same rows.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +22,16 @@ LIST_SEPARATORS = ("|", ";")
 def load(path: Path, spec: DataSpec, key: str) -> Loaded:
     if spec.sequence_length is None and spec.text is None and should_stream(path, spec):
         return _streamed(path, spec, key)
-    df = _read(path, key)
+    df = read(path, key)
     targets = _targets(spec, list(df.columns), path, key)
     if spec.sequence_length is not None:
         return _windows(df, spec, targets, path, key)
     y, names, regression = _labels(df, targets)
     if spec.text is not None:
         _columns([spec.text], list(df.columns), path, "data.text")
-        text = df[spec.text].fillna("").astype(str).to_numpy(dtype=str).reshape(-1, 1)
-        return Loaded(x=text, y=y, name=path.stem, source=str(path), class_names=names,
+        return Loaded(x=text_inputs(df, spec.text), y=y, name=path.stem, source=str(path), class_names=names,
                       regression=regression, input_dtype="string")
-    features = spec.features or [c for c in df.columns if c not in targets]
+    features = feature_columns(spec, list(df.columns), targets)
     _columns(features, list(df.columns), path, "data.features")
     if not features:
         raise UserError(f"{path}: no feature columns left besides the target", "data.features")
@@ -37,18 +41,44 @@ def load(path: Path, spec: DataSpec, key: str) -> Loaded:
         if df[c].isna().any():
             row = int(df[c].isna().to_numpy().argmax()) + 2  # 1-based, after the header line
             raise UserError(f"{path}: column {c!r} has a missing value (line {row}); fill or drop it", key)
-    if not categorical:
-        x = df[features].to_numpy(dtype="float32")
-        return Loaded(x=x, y=y, name=path.stem, source=str(path), class_names=names, regression=regression)
-    # Mixed columns stay a dict of named inputs; the model one-hot encodes the categorical ones
-    # with StringLookup layers adapted on the training split and saved inside the model.
-    x = {c: (df[c].to_numpy(dtype="float32") if c in numeric else df[c].fillna("").astype(str).to_numpy(dtype=str))
-         .reshape(-1, 1) for c in features}
+    x = tabular_inputs(df, features)
     return Loaded(x=x, y=y, name=path.stem, source=str(path), class_names=names, regression=regression,
                   categorical={c: [] for c in categorical})
 
 
-def _read(path: Path, key: str):  # noqa: ANN202  (a pandas DataFrame)
+def feature_columns(spec: DataSpec, columns: list[str], targets: list[str]) -> list[str]:
+    """data.features, else every column but the targets."""
+    return spec.features or [c for c in columns if c not in targets]
+
+
+def text_inputs(df, column: str) -> np.ndarray:  # noqa: ANN001
+    """A text column as one string per row (missing: empty), shape (rows, 1)."""
+    return df[column].fillna("").astype(str).to_numpy(dtype=str).reshape(-1, 1)
+
+
+def tabular_inputs(df, features: list[str]) -> np.ndarray | dict[str, np.ndarray]:  # noqa: ANN001
+    """Numeric columns as one float32 matrix; with any categorical column, a dict of named
+    (rows, 1) inputs instead: the model one-hot encodes the categorical ones with StringLookup
+    layers adapted on the training split and saved inside the model."""
+    numeric = [c for c in features if df[c].dtype.kind in "biuf"]
+    if len(numeric) == len(features):
+        return df[features].to_numpy(dtype="float32")
+    return {c: (df[c].to_numpy(dtype="float32") if c in numeric else df[c].fillna("").astype(str)
+                .to_numpy(dtype=str)).reshape(-1, 1) for c in features}
+
+
+def window_features(df, spec: DataSpec) -> list[str]:  # noqa: ANN001
+    """A time series' input columns: data.features, else every numeric column."""
+    return spec.features or [c for c in df.columns if df[c].dtype.kind in "biuf"]
+
+
+def windows(values: np.ndarray, length: int, count: int) -> np.ndarray:
+    """The first `count` windows of `length` consecutive rows: shape (count, length, columns)."""
+    view = np.lib.stride_tricks.sliding_window_view(values, (length, values.shape[1]))[:count, 0]
+    return np.ascontiguousarray(view)
+
+
+def read(path: Path, key: str):  # noqa: ANN201  (a pandas DataFrame)
     import pandas as pd
 
     sep = "\t" if ".tsv" in path.name.lower() else ","
@@ -116,7 +146,7 @@ def _multi_hot(values: list[str]) -> tuple[np.ndarray, list[str], bool]:
 
 def _windows(df, spec: DataSpec, targets: list[str], path: Path, key: str) -> Loaded:  # noqa: ANN001
     """Sliding windows of `sequence_length` rows; the target `horizon` steps after each window."""
-    features = spec.features or [c for c in df.columns if df[c].dtype.kind in "biuf"]
+    features = window_features(df, spec)
     _columns(features, list(df.columns), path, "data.features")
     bad = [c for c in [*features, *targets] if df[c].dtype.kind not in "biuf"]
     if bad:
@@ -131,9 +161,8 @@ def _windows(df, spec: DataSpec, targets: list[str], path: Path, key: str) -> Lo
     if n < 2:
         raise UserError(f"{path}: {len(values)} rows make no windows of sequence_length {length} "
                         f"with horizon {horizon}", "data.sequence_length")
-    windows = np.lib.stride_tricks.sliding_window_view(values, (length, values.shape[1]))[:n, 0]
     y = target[length + horizon - 1:length + horizon - 1 + n]
-    return Loaded(x=np.ascontiguousarray(windows), y=y[:, 0] if y.shape[1] == 1 else y, name=path.stem,
+    return Loaded(x=windows(values, length, n), y=y[:, 0] if y.shape[1] == 1 else y, name=path.stem,
                   source=str(path), regression=True, chronological=True)
 
 
@@ -145,7 +174,7 @@ def _streamed(path: Path, spec: DataSpec, key: str) -> Loaded:
     sep = "\t" if ".tsv" in path.name.lower() else ","
     head = _read_head(path, sep, key)
     targets = _targets(spec, list(head.columns), path, key)
-    features = spec.features or [c for c in head.columns if c not in targets]
+    features = feature_columns(spec, list(head.columns), targets)
     _columns(features, list(head.columns), path, "data.features")
     bad = [c for c in features if head[c].dtype.kind not in "biuf"]
     if bad:

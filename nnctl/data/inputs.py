@@ -1,0 +1,101 @@
+"""New inputs for a trained model, read through the same transforms the loaders applied in
+training: 8-bit images to [0, 1] (`scale`), an image folder through `files.image_arrays`, a
+CSV's text, feature and window columns through `tables`. Everything else (normalisation, text
+vectorisation, one-hot lookups) is inside the saved model.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.config import DataSpec
+from nnctl.data import files, tables
+from nnctl.data.splits import scale
+from nnctl.errors import UserError
+
+ARRAY_KEYS = ("x_test", "x", "x_train", "inputs")
+KEY = "INPUT"
+
+
+def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...]) -> tuple[list[str], Any]:
+    """(an id per example, the model's inputs): row numbers, window end rows or image file names."""
+    if not source.exists():
+        raise UserError(f"input not found: {source}", KEY)
+    if source.is_dir():
+        return _images(source, spec, input_shape)
+    if source.suffix == ".csv":
+        ids, x = csv_inputs(source, spec)
+    elif source.suffix == ".npz":
+        with np.load(source, allow_pickle=False) as z:
+            key = next((k for k in ARRAY_KEYS if k in z.files), z.files[0] if len(z.files) == 1 else None)
+            if key is None:
+                raise UserError(f"{source}: no array named {', '.join(ARRAY_KEYS)} in it "
+                                f"(it has {', '.join(z.files) or 'none'})", KEY)
+            x = scale(z[key], KEY)
+    elif source.suffix == ".npy":
+        x = scale(np.load(source, allow_pickle=False), KEY)
+    else:
+        try:
+            x = scale(files.read_idx(source), KEY)
+        except UserError:
+            raise UserError(f"{source}: use a .npz, .npy, .csv, IDX file or a folder of images", KEY) from None
+    if source.suffix != ".csv":
+        ids = [str(i) for i in range(len(x))]
+    return ids, regroup(x, input_shape)
+
+
+def regroup(x: Any, input_shape: tuple[Any, ...]) -> Any:
+    """Flat inputs in the model's input shape (784 -> 28x28x1), as training's `fit_input_shape` did."""
+    if isinstance(x, dict):
+        return x
+    want = tuple(input_shape)
+    if x.shape[1:] == want or None in want:
+        return x
+    if math.prod(x.shape[1:]) != math.prod(want):
+        raise UserError(f"the inputs have shape {list(x.shape[1:])}; this model takes {list(want)}", KEY)
+    return x.reshape((len(x), *want))
+
+
+def csv_inputs(path: Path, spec: DataSpec) -> tuple[list[str], Any]:
+    """A CSV's rows as the run's inputs: its text column, its windows (one per end row), or its
+    feature columns; the target columns may be there or not."""
+    df = tables.read(path, KEY)
+    targets = [spec.target] if isinstance(spec.target, str) else list(spec.target or [])
+    if spec.text is not None:
+        _need([spec.text], df, path)
+        return [str(i) for i in range(len(df))], tables.text_inputs(df, spec.text)
+    if spec.sequence_length is not None:  # one prediction per window, labelled by its last row
+        features = tables.window_features(df, spec)
+        _need(features, df, path)
+        values = df[features].to_numpy(dtype="float32")
+        n = len(values) - spec.sequence_length + 1
+        if n < 1:
+            raise UserError(f"{path}: {len(values)} rows make no window of {spec.sequence_length}", KEY)
+        return [str(i + spec.sequence_length - 1) for i in range(n)], tables.windows(values, spec.sequence_length, n)
+    features = tables.feature_columns(spec, list(df.columns), targets)
+    _need(features, df, path)
+    return [str(i) for i in range(len(df))], tables.tabular_inputs(df, features)
+
+
+def _need(columns: list[str], df: Any, path: Path) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{path}: the run was trained on columns that this file lacks: {', '.join(missing)}", KEY)
+
+
+def _images(folder: Path, spec: DataSpec, input_shape: tuple[Any, ...]) -> tuple[list[str], np.ndarray]:
+    """Every image in the folder or its sub-folders, sized as the model takes them."""
+    found = sorted(f for f in folder.rglob("*") if f.suffix.lower() in files.IMAGE_SUFFIXES)
+    if not found:
+        raise UserError(f"{folder}: no images ({', '.join(sorted(files.IMAGE_SUFFIXES))}) in it", KEY)
+    if len(input_shape) != 3 or input_shape[0] is None:
+        raise UserError(f"this model takes inputs of shape {list(input_shape)}, not images", KEY)
+    files.image_sizes(found, KEY)  # names a file that is not an image
+    height, width, channels = input_shape
+    color_mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, spec.color_mode)
+    x, _, _, paths = files.image_arrays(folder, (height, width), color_mode, labels=False)
+    return [str(Path(p).relative_to(folder)) for p in paths], x
