@@ -98,24 +98,23 @@ def mutated(draw: st.DrawFn) -> bytes:
     return text
 
 
-SEEN: list[int] = []
+def test_mutated_configs_end_in_0_or_2_never_a_traceback(tmp_path: Path) -> None:
+    """At least 200 mutated configs, some valid and most not; each ends in 0 or 2 with one line."""
+    seen: list[int] = []
 
+    @settings(max_examples=250, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(text=mutated())
+    def one(text: bytes) -> None:
+        path = tmp_path / "fuzz.yaml"
+        path.write_bytes(text)
+        r = run_cli("validate", path)  # re-raises anything that is not a clean exit
+        seen.append(r.exit_code)
+        assert r.exit_code in (0, 2), (text, r.stdout, r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr
+        if r.exit_code == 2:
+            errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+            assert len(errors) == 1 and r.stderr.strip().startswith(("error: ", "warning: ")), r.stderr
 
-@settings(max_examples=250, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(text=mutated())
-def test_mutated_configs_end_in_0_or_2_never_a_traceback(tmp_path: Path, text: bytes) -> None:
-    path = tmp_path / "fuzz.yaml"
-    path.write_bytes(text)
-    r = run_cli("validate", path)  # re-raises anything that is not a clean exit
-    SEEN.append(r.exit_code)
-    assert r.exit_code in (0, 2), (text, r.stdout, r.stderr)
-    assert "Traceback" not in r.stdout + r.stderr
-    if r.exit_code == 2:
-        errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and r.stderr.strip().startswith(("error: ", "warning: ")), r.stderr
-
-
-def test_the_fuzzer_ran_enough_configs_both_ways() -> None:
-    """Runs after the fuzz test (file order): at least 200 configs, and some of them valid."""
-    assert len(SEEN) >= 200 and SEEN.count(0) >= 10 and SEEN.count(2) >= 100, (len(SEEN), SEEN.count(0))
+    one()
+    assert len(seen) >= 200 and seen.count(0) >= 10 and seen.count(2) >= 100, (len(seen), seen.count(0))

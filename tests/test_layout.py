@@ -1,0 +1,116 @@
+"""The package's shape, read with `ast`: the layers of the README's diagram import only downwards,
+no module imports itself round a circle, none is over 400 lines, and `nnctl --help` or a
+config's schema check imports no TensorFlow."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nnctl"
+
+# The README's diagram, bottom to top: a layer may import from its own and lower layers only.
+LAYERS = [
+    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend"},
+    {"nnctl.config"},
+    {"nnctl.data", "nnctl.model"},
+    {"nnctl.run", "nnctl.layers"},
+    {"nnctl.engine"},
+    {"nnctl.commands"},
+    {"nnctl.cli"},
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The nnctl modules a file imports, at the top or inside functions (both run at some point)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("nnctl"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("nnctl")}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports(path, set(mods)) - {name} for name, path in mods.items()}
+
+
+def layer(module: str) -> int:
+    for i, members in enumerate(LAYERS):
+        if any(module == m or module.startswith(m + ".") for m in members - {"nnctl"}) or module == "nnctl":
+            return i
+    raise AssertionError(f"{module} is in no layer of the diagram")
+
+
+def test_every_module_is_in_a_layer_and_imports_only_downwards() -> None:
+    upward = [f"{a} -> {b}" for a, deps in graph().items() for b in deps if layer(b) > layer(a)]
+    assert upward == []
+
+
+def test_no_import_cycles() -> None:
+    g = graph()
+    # A package's __init__ re-exporting its own submodules is the package's face, not a circle.
+    g = {a: {b for b in deps if not (b.startswith(a + ".") and modules()[a].name == "__init__.py")}
+         for a, deps in g.items()}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(g.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(g):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: two modules importing each other are a cycle."""
+    (tmp_path / "nnctl").mkdir()
+    (tmp_path / "nnctl" / "__init__.py").write_text("")
+    (tmp_path / "nnctl" / "a.py").write_text("from nnctl import b\n")
+    (tmp_path / "nnctl" / "b.py").write_text("def f():\n    from nnctl.a import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "nnctl")
+    assert graph()["nnctl.a"] == {"nnctl.b"} and graph()["nnctl.b"] == {"nnctl.a"}
+    with pytest.raises(AssertionError):
+        test_no_import_cycles()
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {name: n for name, p in modules().items() if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
+def test_help_and_a_schema_error_import_no_tensorflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {source: digits}\nepochs: many\nlayers: [Dense]\n")
+    code = ("import sys\nfrom nnctl.cli import app\n"
+            "for args in (['--help'], ['validate', sys.argv[1]]):\n"
+            "    try:\n        app(args)\n    except SystemExit:\n        pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip().splitlines()[-1] == "False False", r.stderr
+    assert "epochs" in r.stderr
