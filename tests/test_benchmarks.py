@@ -39,8 +39,8 @@ def test_runs_record_throughput_and_training_flops(cli, tmp_path: Path) -> None:
 
 def test_jit_compile_is_a_config_key_off_by_default(tmp_path: Path) -> None:
     """What Keras compiles the model with (its train and test functions take jit_compile from it)."""
-    from nnctl import train as core
     from nnctl.config import load_config
+    from nnctl.engine import prepare as core
 
     cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\n"
                                             "epochs: 1\n")

@@ -14,7 +14,7 @@ from conftest import CONFIGS, write_config
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
-    from nnctl.schema import json_schema
+    from nnctl.commands.schema import json_schema
 
     return json_schema()
 

@@ -142,8 +142,8 @@ optimizer: {name: sgd, momentun: 0.9}
 ])
 def test_regression_losses(cli, tmp_path: Path, loss: str, expected: object) -> None:
     """The model trains with the loss the config names, arguments included, and evaluate uses it too."""
-    from nnctl import train as core
     from nnctl.config import load_config
+    from nnctl.engine import prepare as core
 
     cfg = write_config(tmp_path / "c.yaml", f"data: {{source: diabetes}}\nlayers: [{{Dense: 1}}]\nloss: {loss}\n"
                                             "epochs: 1\n")
