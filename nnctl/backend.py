@@ -64,7 +64,7 @@ def _import() -> Any:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if not VERBOSE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with quiet(), _hidden("sklearn"):
+    with quiet(), _hidden(*HIDDEN):
         import keras as k
         import tensorflow as tf
 
@@ -74,21 +74,26 @@ def _import() -> Any:
     return k
 
 
+# Packages Keras imports only for what nnctl never hands it: scikit-learn (and SciPy with it)
+# for its scikit-learn wrappers, pandas for DataFrame inputs (nnctl passes arrays and tf.data),
+# matplotlib for its image-gallery plot. Hidden while Keras imports, they cost nothing then;
+# nnctl's own CSV reading, splits, reports and plots import them as usual when they run.
+HIDDEN = ("sklearn", "pandas", "matplotlib")
+
+
 @contextlib.contextmanager
-def _hidden(name: str) -> Iterator[None]:
-    """Import with `name` looking absent. Keras imports scikit-learn (and SciPy with it: about
-    1 s) only for its scikit-learn wrappers, which nnctl does not use; the data splits and
-    reports import it themselves when they run. No other thread imports meanwhile (see
-    data.load_soon), so none can see the gap."""
-    if name in sys.modules:
-        yield
-        return
-    sys.modules[name] = None  # type: ignore[assignment]  (None makes `import name` raise ImportError)
+def _hidden(*names: str) -> Iterator[None]:
+    """Import with `names` looking absent (those not imported yet). No other thread imports
+    meanwhile (see data.load_soon), so none can see the gap."""
+    absent = [n for n in names if n not in sys.modules]
+    for name in absent:
+        sys.modules[name] = None  # type: ignore[assignment]  (None makes `import name` raise ImportError)
     try:
         yield
     finally:
-        if name in sys.modules and sys.modules[name] is None:
-            del sys.modules[name]
+        for name in absent:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _threads(tf: Any) -> None:

@@ -95,8 +95,9 @@ def test_a_failed_training_exits_1_from_a_real_process(tmp_path: Path) -> None:
     assert json.loads((run / "metrics.json").read_text())["status"] == "failed"
 
 
-def test_keras_is_imported_without_scikit_learn_which_still_imports_after() -> None:
+def test_keras_is_imported_without_scikit_learn_pandas_matplotlib_which_still_import_after() -> None:
     code = ("import sys; from nnctl.backend import keras; k = keras(start=False); "
-            "assert 'sklearn' not in sys.modules; import sklearn.metrics; print(k.layers.Dense(2).units)")
+            "assert not {'sklearn', 'pandas', 'matplotlib'} & set(sys.modules), sorted(sys.modules); "
+            "import sklearn.metrics, pandas, matplotlib.pyplot; print(k.layers.Dense(2).units, pandas.__name__)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0 and p.stdout.strip() == "2", p.stderr[-2000:]
+    assert p.returncode == 0 and p.stdout.strip() == "2 pandas", p.stderr[-2000:]

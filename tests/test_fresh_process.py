@@ -43,23 +43,26 @@ def one_line_error(p: subprocess.CompletedProcess, code: int = 2) -> str:
 
 def test_a_sweeps_runs_are_listed_by_nnctl_runs_and_ranked_on_validation(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 1\n")
-    sweep = nnctl(tmp_path, "sweep", cfg, "--grid", "optimizer.learning_rate=0.001,0.05", "--runs-dir", "d",
-                  "--json")
+    assert nnctl(tmp_path, "train", cfg, "--set", "epochs=1").returncode == 0  # a plain run, then a sweep beside
+    # In the default runs folder: a bare `nnctl runs` must find the sweep's runs there.
+    sweep = nnctl(tmp_path, "sweep", cfg, "--grid", "optimizer.learning_rate=0.001,0.05", "--json")
     board = json.loads(sweep.stdout)
     assert sweep.returncode == 0, sweep.stderr
     assert [r["val.loss"] for r in board] == sorted(r["val.loss"] for r in board)  # val_loss: the default objective
     folder = Path(board[0]["path"]).parent
-    assert nnctl(tmp_path, "train", cfg, "--set", "epochs=1", "--runs-dir", "d").returncode == 0  # a plain run beside
 
-    listed = json.loads(nnctl(tmp_path, "runs", "d", "--json").stdout)
+    listed = json.loads(nnctl(tmp_path, "runs", "--json").stdout)
     assert len(listed) == 3
     assert sorted(str(r["sweep"]) for r in listed) == sorted([folder.name, folder.name, "None"])
-    only = json.loads(nnctl(tmp_path, "runs", "d", "--filter", f"sweep={folder.name}", "--json").stdout)
+    only = json.loads(nnctl(tmp_path, "runs", "--filter", f"sweep={folder.name}", "--json").stdout)
     assert {r["run"] for r in only} == {r["run"] for r in board}
-    # The default runs folder too: a sweep there is found by a bare `nnctl runs`.
-    assert nnctl(tmp_path, "sweep", cfg, "--grid", "epochs=1", "--json").returncode == 0
-    assert len(json.loads(nnctl(tmp_path, "runs", "--json").stdout)) == 1
-    assert nnctl(tmp_path, "summary").stdout.startswith("run: ")  # the latest run, inside that sweep
+    # A sweep folder named as the runs folder lists its own runs, with its name.
+    inside = json.loads(nnctl(tmp_path, "runs", folder, "--json").stdout)
+    assert sorted(r["run"] for r in inside) == sorted(r["run"] for r in board)
+    assert {r["sweep"] for r in inside} == {folder.name}
+    # The latest run is one of the sweep's (they started after the plain run), found inside its folder.
+    shown = nnctl(tmp_path, "summary").stdout.splitlines()[0]
+    assert shown in {f"run: {r['path']}" for r in board}, shown
 
 
 def _fake_run(root: Path, name: str, val: dict, test: dict, monitor: str = "val_loss", directions: dict | None = None,

@@ -114,3 +114,12 @@ def test_help_and_a_schema_error_import_no_tensorflow(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "False False", r.stderr
     assert "epochs" in r.stderr
+
+
+def test_evaluate_predict_and_export_do_not_load_the_training_stack() -> None:
+    code = ("import sys\nimport nnctl.commands.evaluate, nnctl.commands.export, nnctl.commands.predict\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('nnctl.engine.prepare', 'nnctl.engine.loop', "
+            "'nnctl.commands.train', 'nnctl.engine.distribute'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

@@ -194,3 +194,17 @@ epochs: 1
     want = keras.models.load_model(run / "model.keras").predict(x, verbose=0)
     got = np.array([[float(r[f"p_{i}"]) for i in range(10)] for r in rows])
     assert got.shape == (400, 10) and np.allclose(got, want, atol=1e-6)
+
+
+def test_metrics_json_fits_the_schema_that_nnctl_schema_metrics_prints(cli, cnn_run: Path) -> None:
+    import jsonschema
+
+    r = cli("schema", "--metrics")
+    assert r.exit_code == 0
+    schema = json.loads(r.stdout)
+    record = json.loads((cnn_run / "metrics.json").read_text())
+    jsonschema.validate(record, schema)
+    assert {"status", "test", "val", "best_epoch", "dataset", "versions"} <= set(schema["properties"])
+    assert all(p.get("description") for p in schema["properties"].values())  # documented by its fields
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**record, "status": "done"}, schema)

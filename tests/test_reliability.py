@@ -181,11 +181,14 @@ def test_runs_lists_half_written_and_killed_runs(cli, tmp_path: Path) -> None:
 def test_run_names_cannot_escape_the_runs_folder(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\n"
                                             "epochs: 1\n")
-    for name in ("../../etc", "/tmp/abs", "..", "a/../../b"):
-        r = cli("train", cfg, "--name", name)
-        assert r.exit_code == 0, r.stderr
-        run = Path(r.last_line).resolve()
-        assert run.parent == (tmp_path / "runs").resolve(), (name, run)
+    from nnctl.run.folder import RunFolder
+
+    for name in ("../../etc", "/tmp/abs", "..", "a/../../b"):  # the rule itself, for every shape of escape
+        assert RunFolder.create(tmp_path / "runs", name).path.resolve().parent == (tmp_path / "runs").resolve()
+    r = cli("train", cfg, "--name", "../../etc")  # and the command uses it
+    assert r.exit_code == 0, r.stderr
+    assert Path(r.last_line).resolve().parent == (tmp_path / "runs").resolve()
+    assert Path(r.last_line).name.startswith("etc-")
 
 
 @pytest.mark.parametrize("text", [
