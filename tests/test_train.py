@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
 import pytest
 import yaml
 
-from conftest import CONFIGS, run_dirs, write_config
+from conftest import CONFIGS, Result, run_cli, run_dirs, write_config
 
 DIGITS_CNN = """
 name: digits-cnn
@@ -29,12 +30,18 @@ RUN_FILES = {"config.yaml", "summary.txt", "history.csv", "metrics.json", "model
 METRICS_KEYS = {"status", "test", "val", "epochs", "best_epoch", "duration_s", "params", "dataset", "versions"}
 
 
-def test_train_writes_the_run_folder(cli, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "digits.yaml", DIGITS_CNN)
-    r = cli("train", cfg)
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
+    """One training of DIGITS_CNN for the tests that only read it (or copy it to change it)."""
+    tmp = tmp_path_factory.mktemp("digits")
+    r = run_cli("train", write_config(tmp / "digits.yaml", DIGITS_CNN), "--runs-dir", tmp / "runs")
     assert r.exit_code == 0, r.stderr
-    run = Path(r.last_line)
-    assert run.parent == tmp_path / "runs" and run.name.startswith("digits-cnn-")
+    return Path(r.last_line), r
+
+
+def test_train_writes_the_run_folder(digits_run: tuple[Path, Result]) -> None:
+    run, r = digits_run
+    assert run.name.startswith("digits-cnn-")
     assert RUN_FILES <= {p.name for p in run.iterdir()}
 
     meta = json.loads((run / "metrics.json").read_text())
@@ -60,16 +67,16 @@ def test_train_writes_the_run_folder(cli, tmp_path: Path) -> None:
     assert "test metrics" in r.stderr and "accuracy" in r.stderr
 
 
-def test_same_seed_same_metrics(cli, tmp_path: Path) -> None:
+def test_same_seed_same_metrics(cli, tmp_path: Path, digits_run: tuple[Path, Result]) -> None:
     cfg = write_config(tmp_path / "digits.yaml", DIGITS_CNN)
-    a = json.loads((Path(cli("train", cfg).last_line) / "metrics.json").read_text())
+    a = json.loads((digits_run[0] / "metrics.json").read_text())
     b = json.loads((Path(cli("train", cfg).last_line) / "metrics.json").read_text())
-    assert a["test"] == b["test"]
+    assert a["test"] == b["test"] and a["val"] == b["val"]
 
 
-def test_evaluate_latest_run_reproduces_test_metrics(cli, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "digits.yaml", DIGITS_CNN)
-    run = Path(cli("train", cfg).last_line)
+def test_evaluate_latest_run_reproduces_test_metrics(cli, tmp_path: Path, digits_run: tuple[Path, Result]) -> None:
+    run = tmp_path / "runs" / digits_run[0].name
+    shutil.copytree(digits_run[0], run)  # a copy: evaluate writes evaluation.json into it
     r = cli("evaluate")  # no argument: the latest run
     assert r.exit_code == 0, r.stderr
     assert str(run) in r.stdout

@@ -123,6 +123,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     if chief:
         board = Log(run.path, dump_yaml(prep.resolved()), rec.hparams, first_session=state.epoch == 0)
         plots.import_soon()
+    reporter.start(cfg.epochs, loop.steps(prep))
     try:
         with signals.on_signals() as stop:
             loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,

@@ -60,8 +60,7 @@ def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter:
     """The loop's callbacks in the order they run; `run` None (a non-chief worker) writes nothing."""
     from nnctl.engine import callbacks as cb
 
-    steps = math.ceil(len(prep.data.train) / prep.cfg.batch_size)
-    watch = cb.Batches(reporter, steps)
+    watch = cb.Batches(reporter, steps(prep))
     watch.stop = stop
     monitor = cb.Monitor(state, prep.cfg.early_stopping)
     chosen: list[Any] = [watch, monitor]
@@ -75,8 +74,12 @@ def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter:
         if tracker is not None:
             chosen.append(cb.MLflowMetrics(tracker))
     chosen.append(cb.EpochLine(reporter))
-    reporter.start(prep.cfg.epochs, steps)
     return chosen
+
+
+def steps(prep: Prepared) -> int:
+    """Batches per epoch."""
+    return math.ceil(len(prep.data.train) / prep.cfg.batch_size)
 
 
 def throughput(watch: Any, n_train: int, batch_size: int, epochs: int, flops: int | None) -> dict[str, Any]:
