@@ -39,8 +39,9 @@ def nnctl_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "nnctl.cli"]
 
 
-# Tiny trainings of the big ones: a share of every split (60,000 images; VGG16 on 1,797).
-FRACTION = {"fashion_mnist": 0.05, "transfer_vgg16": 0.2}
+# Tiny trainings of the big ones: a share of every split (60,000 images; VGG16 on 1,797; the CNNs
+# on 5,000 digits). The chain proves each command works in a new process, not what a full run learns.
+FRACTION = {"fashion_mnist": 0.05, "transfer_vgg16": 0.2, "mnist": 0.25, "autoencoder": 0.25}
 TIMES: dict[str, float] = {}  # seconds per config and command, printed with -s for sizing the suite
 
 

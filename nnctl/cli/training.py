@@ -40,10 +40,14 @@ def train(
         raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run")
     sets = [*(set_ or []), *([f"epochs={epochs}"] if epochs else [])]
     cfg = load_config(config, sets) if config is not None else runs.read_config(run, sets)
+    from nnctl.commands.train import check_resumable
+    from nnctl.commands.train import train as train_run
+
+    if run is not None:
+        check_resumable(run)
     source = config or run / runs.CONFIG
     if name is not None:
         cfg.name = name
-    from nnctl.commands.train import train as train_run
     from nnctl.engine.prepare import prepare
     from nnctl.run.text import sizes_line
 

@@ -54,6 +54,13 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
                 tracker.end(rec.status, rec)
 
 
+def check_resumable(run: Path) -> None:
+    """A run's own files, read before anything is built: a damaged metrics.json, or checkpoints
+    with none intact, end as one line at once instead of after TensorFlow and the data load."""
+    RunFolder(run).read_metrics()
+    checkpoint.candidates(run)
+
+
 def monitor_state(prep: Prepared) -> checkpoint.State:
     """A fresh State watching early stopping's metric, else val_loss (loss without validation)."""
     es = prep.cfg.early_stopping
