@@ -13,6 +13,7 @@ import numpy as np
 
 from nnctl.config import Config
 from nnctl.data import inputs, pipeline
+from nnctl.data.tables import output_names
 from nnctl.run.folder import RunFolder
 
 
@@ -46,7 +47,7 @@ def _table(ids: list[str], out: np.ndarray, cfg: Config, class_names: list[str] 
         for i, row in zip(ids, out, strict=True):
             w.writerow([i, "|".join(n for n, p in zip(names, row, strict=False) if p >= 0.5), *map(_f, row)])
     else:
-        targets = [cfg.data.target] if isinstance(cfg.data.target, str) else list(cfg.data.target or [])
+        targets = output_names(cfg.data)
         cols = targets if len(targets) == out.shape[1] else [f"prediction_{j}" for j in range(out.shape[1])]
         if out.shape[1] == 1 and not targets:
             cols = ["prediction"]

@@ -37,6 +37,8 @@ class DataSpec(_Strict):
     # Sequences: windows over a time series (with target), or padded token lists (imdb, reuters).
     sequence_length: int | None = Field(None, ge=1, le=1_000_000)
     horizon: int = Field(1, ge=1)
+    # Multi-step forecasting: the next H values (horizon ... horizon + H - 1) as one output [H] ([H, k]).
+    output_steps: int | None = Field(None, ge=1, le=100_000)
     num_words: int = Field(10_000, ge=2)
     # A folder of images in class sub-folders.
     image_size: list[int] | None = Field(None, min_length=2, max_length=2)

@@ -79,6 +79,9 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
         loaded.y, loaded.regression, loaded.class_names = loaded.x, True, None
         if loaded.test is not None:
             loaded.test = Split(loaded.test.x, loaded.test.x)
+    if spec.output_steps is not None and not (spec.sequence_length and loaded.chronological):
+        raise UserError("output_steps forecasts a time series: it needs a CSV source with target and "
+                        "sequence_length (the windows it predicts from)", "data.output_steps")
     whole = Split(loaded.x, loaded.y)
     if len(whole) == 0:
         raise UserError(f"{loaded.source}: no examples", "data.source")

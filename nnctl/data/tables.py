@@ -156,14 +156,28 @@ def _windows(df, spec: DataSpec, targets: list[str], path: Path, key: str) -> Lo
     target = df[targets].to_numpy(dtype="float32")
     if np.isnan(values).any() or np.isnan(target).any():
         raise UserError(f"{path}: missing values in the time series; fill or drop them", key)
-    length, horizon = spec.sequence_length or 1, spec.horizon
-    n = len(values) - length - horizon + 1
+    length, horizon, steps = spec.sequence_length or 1, spec.horizon, spec.output_steps or 1
+    n = len(values) - length - horizon - steps + 2
     if n < 2:
+        ahead = f"horizon {horizon}" + (f" and output_steps {steps}" if spec.output_steps else "")
         raise UserError(f"{path}: {len(values)} rows make no windows of sequence_length {length} "
-                        f"with horizon {horizon}", "data.sequence_length")
-    y = target[length + horizon - 1:length + horizon - 1 + n]
-    return Loaded(x=windows(values, length, n), y=y[:, 0] if y.shape[1] == 1 else y, name=path.stem,
+                        f"with {ahead}", "data.sequence_length")
+    first = length + horizon - 1  # the row of the (first) value each window predicts
+    if spec.output_steps is None:
+        y = target[first:first + n]  # (n, k)
+    else:  # the next `steps` values of each target: (n, steps, k)
+        y = np.stack([target[first + s:first + s + n] for s in range(steps)], axis=1)
+    return Loaded(x=windows(values, length, n), y=y[..., 0] if y.shape[-1] == 1 else y, name=path.stem,
                   source=str(path), regression=True, chronological=True)
+
+
+def output_names(spec: DataSpec) -> list[str]:
+    """The names of a table's outputs, in the model's (flattened) order: the target columns,
+    or for output_steps `<target>_1 ... <target>_H` (step by step, each target within a step)."""
+    targets = [spec.target] if isinstance(spec.target, str) else list(spec.target or [])
+    if spec.output_steps is None:
+        return targets
+    return [f"{t}_{s}" for s in range(1, spec.output_steps + 1) for t in targets]
 
 
 

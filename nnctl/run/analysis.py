@@ -14,6 +14,7 @@ import numpy as np
 from nnctl.choices import SINGLE_LABEL
 from nnctl.config import Config
 from nnctl.data import Split
+from nnctl.data.tables import output_names
 from nnctl.run import plots
 from nnctl.run.folder import RunFolder, read_json
 
@@ -35,9 +36,11 @@ def analyse(run: Path, y_pred: np.ndarray, test: Split, cfg: Config, class_names
     if cfg.task == "multilabel":
         names = class_names or [str(i) for i in range(y_pred.shape[1])]
         return {"per_class": _report(y_true.astype(int), (y_pred >= 0.5).astype(int), names)}
+    if cfg.data.output_steps is not None:  # multi-step forecasts: a few windows, forecast against actual
+        target = cfg.data.target if isinstance(cfg.data.target, str) else (cfg.data.target or ["target"])[0]
+        plots.forecast(y_true, y_pred, str(target), folder / "forecast.png")
     if y_pred.reshape(len(y_pred), -1).shape[1] <= 6:  # not for image-shaped outputs (autoencoders)
-        targets = [cfg.data.target] if isinstance(cfg.data.target, str) else list(cfg.data.target or [])
-        plots.predictions(y_true, y_pred, targets, folder / "predictions.png")
+        plots.predictions(y_true, y_pred, output_names(cfg.data), folder / "predictions.png")
     return {}
 
 

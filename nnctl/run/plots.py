@@ -145,6 +145,23 @@ def predictions(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: 
     fig.savefig(path, dpi=DPI)
 
 
+def forecast(y_true: np.ndarray, y_pred: np.ndarray, name: str, path: Path, examples: int = 4) -> None:
+    """Multi-step forecasts against what happened, for a few test windows spread over the split."""
+    y_true, y_pred = y_true.reshape(len(y_true), y_true.shape[1], -1), y_pred.reshape(len(y_pred), y_true.shape[1], -1)
+    picks = np.unique(np.linspace(0, len(y_true) - 1, min(examples, len(y_true))).astype(int))
+    fig, axes = _figure(1, len(picks), (4.2 * len(picks), 3.6))
+    steps = np.arange(1, y_true.shape[1] + 1)
+    for ax, i in zip(axes.flat, picks, strict=False):
+        ax.plot(steps, y_true[i, :, 0], marker="o", markersize=3, label="actual")
+        ax.plot(steps, y_pred[i, :, 0], marker="o", markersize=3, linestyle="--", label="forecast")
+        ax.set_title(f"test window {i}: {name}")
+        ax.set_xlabel("steps ahead")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+
+
 def misclassified(images: np.ndarray, true: list[str], predicted: list[str], path: Path) -> None:
     """Up to 25 wrongly classified test images, titled true -> predicted.
 
