@@ -32,6 +32,12 @@ def test_labels_are_read_by_kind() -> None:
     assert labels([[0, 1], [1, 0]]).kind == "onehot"
     assert labels([[1, 1], [0, 1]]).kind == "multihot"
     assert labels([0.5, 1.5]).kind == "continuous"
+    steps = labels([[0, 2, 1], [1, 0, 0]])  # integer classes per step: not continuous numbers
+    assert (steps.kind, steps.n_outputs, steps.positions) == ("positions", 3, (3,))
+    assert labels(np.zeros((2, 4, 4), dtype="int64")).kind == "positions"  # per cell, even with one class seen
+    assert labels([[0, 1, 1], [1, 0, 0]]).kind == "multihot"  # 0/1 pairs stay tags
+    assert tasks.infer_task(steps, False, 9) == "classification"
+    assert tasks.default_loss("classification", steps) == "sparse_categorical_crossentropy"
 
 
 @pytest.mark.parametrize(("task", "y", "units", "activation", "loss", "key", "words"), [

@@ -23,8 +23,25 @@ def predict_run(run: Path, source: Path) -> str:
     cfg, meta = folder.read_config(), folder.read_metrics()
     model = folder.load_model()
     ids, x = inputs.read(source, cfg.data, tuple(model.input_shape[1:]))
-    out = pipeline.predict(model, x, cfg.batch_size).reshape(len(ids), -1)
-    return _table(ids, out, cfg, (meta.get("dataset") or {}).get("class_names"))
+    raw = pipeline.predict(model, x, cfg.batch_size)
+    class_names = (meta.get("dataset") or {}).get("class_names")
+    if cfg.task == "classification" and raw.ndim > 2:
+        return _positions(ids, raw, class_names)
+    return _table(ids, raw.reshape(len(ids), -1), cfg, class_names)
+
+
+def _positions(ids: list[str], out: np.ndarray, class_names: list[str] | None) -> str:
+    """Per-position classes: one column per step (`step_1` ...) or cell (`cell_1_1` ...), the class there."""
+    shape = out.shape[1:-1]
+    names = class_names or [str(i) for i in range(out.shape[-1])]
+    cols = ([f"step_{i + 1}" for i in range(shape[0])] if len(shape) == 1 else
+            ["cell_" + "_".join(str(i + 1) for i in idx) for idx in np.ndindex(*shape)])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", *cols])
+    for i, row in zip(ids, out.argmax(axis=-1).reshape(len(ids), -1), strict=True):
+        w.writerow([i, *(names[k] if k < len(names) else k for k in row)])
+    return buf.getvalue()
 
 
 def _table(ids: list[str], out: np.ndarray, cfg: Config, class_names: list[str] | None) -> str:

@@ -69,9 +69,10 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     optimizer = keras_names.optimizer(cfg.optimizer)
     warnings = [*cfg.translations, *data.warnings]
     warnings += tasks.check(task, labels, units, model_mod.output_activation(built.body),
-                            model_mod.loss_name(loss), last)
-    if cfg.class_weight is not None and task not in SINGLE_LABEL:
-        raise UserError(f"class_weight weighs single-label classes; this is a {task} task", "class_weight")
+                            model_mod.loss_name(loss), last, tuple(built.body.output_shape[1:]))
+    if cfg.class_weight is not None and (task not in SINGLE_LABEL or labels.kind == "positions"):
+        raise UserError(f"class_weight weighs single-label classes; this is a "
+                        f"{'per-position ' if labels.kind == 'positions' else ''}{task} task", "class_weight")
     model_mod.adapt(built, lambda: pipeline.inputs(data.train, cfg.batch_size), cfg.batch_size)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=cfg.jit_compile,
                   steps_per_execution=steps_per_execution(cfg, model, len(data.train)))

@@ -18,10 +18,11 @@ CROSS_ENTROPIES = {"sparse_categorical_crossentropy", "categorical_crossentropy"
 
 @dataclass
 class Labels:
-    kind: str  # integer | onehot | multihot | continuous
-    n_outputs: int  # classes for integer labels, columns otherwise
+    kind: str  # integer | onehot | multihot | continuous | positions (a class per step or cell)
+    n_outputs: int  # classes for integer labels (per position too), columns otherwise
     low: float
     high: float
+    positions: tuple[int, ...] = ()  # the per-example label shape of per-position labels: (T,) or (H, W)
 
     @classmethod
     def of(cls, y: np.ndarray) -> Labels:
@@ -35,6 +36,10 @@ class Labels:
             if integral and np.issubdtype(y.dtype, np.integer) and low >= 0:
                 return cls("integer", int(high) + 1, low, high)
             return cls("continuous", 1, low, high)
+        if np.issubdtype(y.dtype, np.integer) and low >= 0 and (y.ndim > 2 or high > 1):
+            # Integer labels per step (N, T) or per cell (N, H, W): a class at every position. 0/1
+            # pairs (N, T) stay tags (multilabel), as a multi-hot table reads.
+            return cls("positions", int(high) + 1, low, high, tuple(y.shape[1:]))
         if y.ndim == 2 and integral and low >= 0 and high <= 1:
             kind = "onehot" if bool(np.all(y.sum(axis=1) == 1)) else "multihot"
             return cls(kind, cols, low, high)
@@ -68,13 +73,17 @@ def default_metrics(task: str) -> list[str]:
     }[task]
 
 
-def check(task: str, labels: Labels, units: int, activation: str, loss: str, last_key: str) -> list[str]:
-    """Raise UserError on a mismatch that cannot train; return warnings for odd but legal choices."""
+def check(task: str, labels: Labels, units: int, activation: str, loss: str, last_key: str,
+          shape: tuple[int | None, ...] = ()) -> list[str]:
+    """Raise UserError on a mismatch that cannot train; return warnings for odd but legal choices.
+    `shape` is the model's output shape per example (per-position labels need it whole)."""
     warnings: list[str] = []
 
     def fail(msg: str, key: str = last_key) -> None:
         raise UserError(msg, key)
 
+    if labels.kind == "positions":
+        return _check_positions(task, labels, activation, loss, last_key, tuple(shape))
     if task == "classification":
         if labels.kind == "continuous":
             fail(f"task classification needs class labels, but the targets are continuous "
@@ -140,3 +149,24 @@ def check(task: str, labels: Labels, units: int, activation: str, loss: str, las
         if activation == "relu" and labels.low < 0:
             warnings.append(f"{last_key}: relu output cannot be negative but some targets are")
     return warnings
+
+
+def _check_positions(task: str, labels: Labels, activation: str, loss: str, last_key: str,
+                     shape: tuple[int | None, ...]) -> list[str]:
+    """Integer labels at every step or cell: per-position classification, softmax over the last axis."""
+    where = "x".join(map(str, labels.positions))
+    if task != "classification":
+        raise UserError(f"the labels are integer classes at each of {where} positions: per-position "
+                        "classification; use task: classification (or float labels for regression)", "task")
+    want = (*labels.positions, labels.n_outputs)
+    if shape != want:
+        raise UserError(f"labels of shape {list(labels.positions)} with {labels.n_outputs} classes need an output of "
+                        f"shape {list(want)}, the model gives {list(shape)}; keep the steps (return_sequences: "
+                        f"true) and end with Dense: {{units: {labels.n_outputs}, activation: softmax}}", last_key)
+    if loss != "sparse_categorical_crossentropy":
+        raise UserError(f"{loss} on per-position integer classes; use loss: sparse_categorical_crossentropy "
+                        "(it scores the softmax at every position)", "loss")
+    if activation != "softmax":
+        return [f"{last_key}: the output activation is {activation}, so the outputs are not probabilities; "
+                "add activation: softmax"]
+    return []

@@ -48,7 +48,11 @@ def _classes(folder: Path, test: Split, y_true: np.ndarray, y_pred: np.ndarray, 
              class_names: list[str] | None) -> dict[str, Any]:
     from sklearn.metrics import confusion_matrix
 
-    if task == "binary":
+    positions = y_true.ndim >= 2 and y_pred.ndim == y_true.ndim + 1 and y_true.dtype.kind in "iu"
+    if positions:  # a class at every step or cell: every position is one prediction
+        n = y_pred.shape[-1]
+        pred, y_true = y_pred.argmax(axis=-1).reshape(-1), y_true.reshape(-1)
+    elif task == "binary":
         pred = (y_pred.reshape(len(y_pred), -1)[:, 0] >= 0.5).astype(int)
         n = 2
     else:
@@ -59,7 +63,7 @@ def _classes(folder: Path, test: Split, y_true: np.ndarray, y_pred: np.ndarray, 
     matrix = confusion_matrix(true, pred, labels=list(range(n)))
     plots.confusion_matrix(matrix, names, folder / "confusion_matrix.png")
     x = test.x
-    if isinstance(x, np.ndarray) and x.ndim in (3, 4) and (x.ndim == 3 or x.shape[-1] in (1, 3)):
+    if not positions and isinstance(x, np.ndarray) and x.ndim in (3, 4) and (x.ndim == 3 or x.shape[-1] in (1, 3)):
         wrong = np.flatnonzero(pred != true)[:MISCLASSIFIED]
         if len(wrong):
             plots.misclassified(x[wrong], [names[t] for t in true[wrong]], [names[p] for p in pred[wrong]],
