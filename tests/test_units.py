@@ -180,5 +180,8 @@ def test_run_folder_writes_atomically_and_reads_strictly(tmp_path: Path) -> None
     run.metrics.write_text('{"status": "runn')
     with pytest.raises(UserError, match="metrics.json is damaged"):
         run.read_metrics()
+    run.metrics.write_text('{"status": "done", "epochs": 2}')  # JSON, but not a run's record
+    with pytest.raises(UserError, match=r"metrics.json is damaged \(status: "):
+        run.read_record()
     with pytest.raises(UserError, match="has no model.keras"):
         RunFolder(tmp_path).load_model()

@@ -57,7 +57,9 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
 def check_resumable(run: Path) -> None:
     """A run's own files, read before anything is built: a damaged metrics.json, or checkpoints
     with none intact, end as one line at once instead of after TensorFlow and the data load."""
-    RunFolder(run).read_metrics()
+    folder = RunFolder(run)
+    if folder.metrics.exists():
+        folder.read_record()
     checkpoint.candidates(run)
 
 
@@ -91,16 +93,17 @@ def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpo
     if changed:
         raise UserError(f"the config differs from the run's in {', '.join(changed)}; only epochs may change "
                         "on resume (start a new run for the rest)", "--resume")
-    found = run.read_metrics()
+    found = run.read_record() if run.metrics.exists() else None
     states, notes = checkpoint.candidates(run.path)
     if not states:  # killed before its first epoch ended: start over in the same folder
         state, rec = _start(run, prep)
     else:
         newest = states[0]
-        if found.get("status") == "completed" and newest.stopped_early:
+        done = found is not None and found.status == "completed"
+        if done and newest.stopped_early:
             raise UserError(f"{run} stopped early at epoch {newest.epoch} (early_stopping); "
                             "there is nothing to resume", "--resume")
-        if found.get("status") == "completed" and newest.epoch >= cfg.epochs:
+        if done and newest.epoch >= cfg.epochs:
             raise UserError(f"{run} has trained all {newest.epoch} epochs; "
                             f"to train longer: nnctl train --resume {run} --epochs {newest.epoch + 5}", "--resume")
         # A run killed after its last epoch but before its test still needs restoring, testing and saving.
@@ -110,7 +113,7 @@ def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpo
             reporter.note(f"warning: {note}")
         reporter.note(f"resuming from {checkpoint.FOLDER}/{state.last} (epoch {state.epoch} of {cfg.epochs})")
         # metrics.json deleted: the record starts again, the epochs come from the checkpoint
-        rec = Record.model_validate(found) if found else _start(run, prep)[1]
+        rec = found if found is not None else _start(run, prep)[1]
     rec.reason = None
     rec.status, rec.epochs, rec.hparams = "running", state.epoch, flatten(prep.resolved())
     rec.resumed = [*(rec.resumed or []), {"at_epoch": state.epoch, "time": time.time()}]

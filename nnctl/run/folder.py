@@ -249,9 +249,17 @@ class RunFolder:
 
     def read_record(self) -> Any:
         """metrics.json as a Record (a new one where there is none yet)."""
+        from pydantic import ValidationError
+
         from nnctl.run.record import Record
 
-        return Record.model_validate(read_metrics(self.path))
+        try:
+            return Record.model_validate(read_metrics(self.path))
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "metrics.json"
+            raise UserError(f"{self.metrics} is damaged ({where}: {err['msg']}); restore it from a copy, or delete "
+                            f"it and run nnctl train --resume {self.path} to rebuild it from the checkpoints") from None
 
     def read_config(self, overrides: list[str] | None = None) -> Any:
         return read_config(self.path, overrides)
