@@ -90,6 +90,16 @@ def digit_images() -> None:
         Image.fromarray((img * 255 / 16).astype("uint8"), mode="L").save(folder / f"{i:04d}.png")
 
 
+def digit_segments() -> None:
+    """Real: scikit-learn's digits with a class for every pixel: 0 for background (under 4 of 16),
+    else the digit plus 1. A per-position (8x8) classification target: which digit is this ink?"""
+    from sklearn.datasets import load_digits
+
+    b = load_digits()
+    y = np.where(b.images >= 4, b.target[:, None, None] + 1, 0).astype("uint8")
+    np.savez_compressed(HERE / "digits_segments.npz", x=(b.images[..., None] / 16).astype("float32"), y=y)
+
+
 if __name__ == "__main__":
-    for make in (iris, autompg, temperature, reviews, multilabel, digit_images):
+    for make in (iris, autompg, temperature, reviews, multilabel, digit_images, digit_segments):
         make()
