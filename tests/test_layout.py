@@ -123,3 +123,27 @@ def test_evaluate_predict_and_export_do_not_load_the_training_stack() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_every_command_ends_errors_as_one_line_through_the_app() -> None:
+    """Each command, sub-commands included, is registered through `App.command` (errors -> exit codes)."""
+    from nnctl.cli import app
+    from nnctl.cli.app import App
+
+    def commands(typer_app: object) -> list:
+        found = list(typer_app.registered_commands)
+        for group in typer_app.registered_groups:
+            assert isinstance(group.typer_instance, App), group.name
+            found += commands(group.typer_instance)
+        return found
+
+    every = commands(app)
+    assert len(every) >= 13 and all(hasattr(c.callback, "__wrapped__") for c in every)
+
+
+def test_config_show_of_a_bad_config_is_one_line(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {source: digits, output_step: 3}\nlayers: [Dense]\n")
+    r = cli("config", "show", bad)
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
+        r.stderr.strip().splitlines()[0]] and "did you mean 'output_steps'" in r.stderr

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnctl.cli.app import JsonOpt, RunsDirOpt, SetOpt, app, err, out, runs_dir_or_default, warn
+from nnctl.cli.app import JsonOpt, RunsDirOpt, SetOpt, app, err, new_app, out, runs_dir_or_default, warn
 from nnctl.cli.show import Progress, print_metrics
 
 
@@ -126,7 +126,7 @@ def summary(
     out.print(text, end="", markup=False, highlight=False)
 
 
-config_app = typer.Typer(help="Look at configs.", no_args_is_help=True, rich_markup_mode=None)
+config_app = new_app("Look at configs.")  # its commands end through `handled` too
 app.add_typer(config_app, name="config")
 
 
