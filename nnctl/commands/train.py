@@ -21,7 +21,7 @@ from nnctl.model import build as model_mod
 from nnctl.model import saved
 from nnctl.run import analysis, mlflow_tracking, plots, record
 from nnctl.run.folder import RunFolder
-from nnctl.run.record import Record, history_csv
+from nnctl.run.record import Record, history_csv, validation
 from nnctl.run.tensorboard import Log
 
 
@@ -56,7 +56,9 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
 
 def check_resumable(run: Path) -> None:
     """A run's own files, read before anything is built: a damaged metrics.json, or checkpoints
-    with none intact, end as one line at once instead of after TensorFlow and the data load."""
+    with none intact, end as one line at once instead of after TensorFlow and the data load.
+    `_resume` reads them again under the run's lock: a run that another process finished meanwhile
+    must resume from its newest checkpoint, not from what this check saw."""
     folder = RunFolder(run)
     if folder.metrics.exists():
         folder.read_record()
@@ -160,7 +162,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
         else:
             rec.warnings.append(f"{checkpoint.FOLDER}/{checkpoint.BEST} is missing or damaged: the model keeps "
                                 "the last epoch's weights, not the best epoch's")
-    rec.val = {k[4:]: v for k, v in state.history[kept - 1].items() if k.startswith("val_")} if kept else {}
+    rec.val = validation(state.history[kept - 1]) if kept else {}
     rec.kept_epoch = kept
     checkpoint.save_model(model, run.model)
     if prep.dist.strategy is not None:

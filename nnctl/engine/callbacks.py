@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING, Any
 from nnctl.backend import keras
 from nnctl.engine import checkpoint
 from nnctl.run.folder import RunFolder
-from nnctl.run.record import Record, history_csv
+from nnctl.run.record import Record, history_csv, validation
 
 if TYPE_CHECKING:
     from nnctl.config import EarlyStopping
     from nnctl.engine.reporter import Reporter
     from nnctl.engine.signals import StopRequest
-    from nnctl.run.mlflow_tracking import Tracker
-    from nnctl.run.tensorboard import Log
 
 K = keras()
 
@@ -144,25 +142,16 @@ class Recorder(K.callbacks.Callback):
         self.run.write_record(record)
 
 
-class TensorBoardScalars(K.callbacks.Callback):
-    """Each epoch's values into RUN_DIR/tensorboard (see `nnctl.run.tensorboard` for why not
-    Keras' TensorBoard callback)."""
+class EachEpoch(K.callbacks.Callback):
+    """`log(epoch, values)` after each epoch, epochs counted from 1 as history.csv counts: TensorBoard's
+    scalars (see `nnctl.run.tensorboard` for why not Keras' TensorBoard callback) and MLflow's metrics."""
 
-    def __init__(self, board: Log) -> None:
+    def __init__(self, log: Callable[[int, dict[str, float]], None]) -> None:
         super().__init__()
-        self.board = board
+        self.log = log
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.board.epoch(epoch + 1, _floats(logs))
-
-
-class MLflowMetrics(K.callbacks.Callback):
-    def __init__(self, tracker: Tracker) -> None:
-        super().__init__()
-        self.tracker = tracker
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.tracker.epoch(epoch + 1, _floats(logs))
+        self.log(epoch + 1, _floats(logs))
 
 
 class EpochLine(K.callbacks.Callback):
@@ -178,8 +167,3 @@ class EpochLine(K.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.reporter.epoch(epoch + 1, _floats(logs), time.time() - self.began)
-
-
-def validation(logs: dict[str, float]) -> dict[str, float]:
-    """The validation values of an epoch's logs, without their val_ prefix."""
-    return {k[4:]: v for k, v in logs.items() if k.startswith("val_")}

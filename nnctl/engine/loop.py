@@ -70,9 +70,9 @@ def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter:
         chosen += [cb.Checkpoint(run, monitor),
                    cb.Recorder(run, record, state, clock, lambda epochs: throughput(watch, n, batch, epochs, flops))]
         if board is not None:
-            chosen.append(cb.TensorBoardScalars(board))
+            chosen.append(cb.EachEpoch(board.epoch))
         if tracker is not None:
-            chosen.append(cb.MLflowMetrics(tracker))
+            chosen.append(cb.EachEpoch(tracker.epoch))
     chosen.append(cb.EpochLine(reporter))
     return chosen
 

@@ -91,3 +91,8 @@ def history_csv(history: list[dict[str, float]]) -> str:
     for i, row in enumerate(history, 1):
         w.writerow([i, *(repr(row[c]) if c in row else "" for c in cols)])
     return buf.getvalue()
+
+
+def validation(logs: dict[str, float]) -> dict[str, float]:
+    """The validation values of an epoch's logs, without their val_ prefix."""
+    return {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
