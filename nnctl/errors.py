@@ -20,7 +20,7 @@ class UserError(NnctlError):
     exit_code = 2
 
     def __init__(self, message: str, key: str | None = None) -> None:
-        self.key = key
+        self.key, self.message = key, message
         super().__init__(f"{key}: {message}" if key else message)
 
 

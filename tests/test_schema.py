@@ -32,6 +32,8 @@ def test_every_shipped_config_fits_the_schema_and_names_it(schema: dict, config:
     ("data: {source: iris}\nlayers: [Dence]\n", "Dence"),
     ("data: {source: iris}\nlayers: [{Dense: 3}]\noptimizer: adamm\n", "adamm"),
     ("data: {sauce: iris}\nlayers: [Dense]\n", "sauce"),
+    ("data: {source: a.csv}\nlayers: {trunk: {frm: a, layers: [Dense]}}\n", "frm"),
+    ("data: {source: a.csv}\nlayers: {trunk: {from: a, layers: [Dence]}}\n", "Dence"),
 ])
 def test_the_schema_rejects_misspellings(schema: dict, text: str, complaint: str) -> None:
     with pytest.raises(jsonschema.ValidationError) as e:
@@ -43,7 +45,9 @@ def test_schema_command_prints_the_schema_with_keras_names(cli, tmp_path: Path) 
     r = cli("schema")
     assert r.exit_code == 0, r.stderr
     printed = json.loads(r.stdout)
-    layers = printed["properties"]["layers"]["items"]["anyOf"][0]["enum"]
+    stack, graph = printed["properties"]["layers"]["anyOf"]  # a list, or named branches (the graph form)
+    layers = stack["items"]["anyOf"][0]["enum"]
+    assert graph["additionalProperties"]["anyOf"][1]["properties"]["from"]
     assert {"Dense", "Conv2D", "LSTM", "MaxPooling2D", "VGG16", "Maxout"} <= set(layers) and "Lambda" not in layers
     optimizers = set(printed["properties"]["optimizer"]["anyOf"][0]["enum"])
     assert {"sgd", "adam", "rmsprop", "adagrad", "adadelta"} <= optimizers

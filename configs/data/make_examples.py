@@ -36,6 +36,19 @@ def autompg() -> None:
     (HERE / "autompg.csv").write_text("\n".join(lines) + "\n")
 
 
+def cars() -> None:
+    """Real Auto MPG data from mlxtend with each car's name (text) and origin: the graph example's."""
+    spec = importlib.util.find_spec("mlxtend")
+    src = Path(spec.submodule_search_locations[0]) / "data" / "data" / "autompg.csv.gz"
+    origin = {"1": "usa", "2": "europe", "3": "japan"}
+    lines = ["cylinders,displacement,horsepower,weight,acceleration,model_year,origin,car_name,mpg"]
+    with gzip.open(src, "rt") as f:
+        for row in f:
+            c = row.strip().split(",")
+            lines.append(",".join([*c[:6], origin[c[6]], c[7], c[8]]))
+    (HERE / "cars.csv").write_text("\n".join(lines) + "\n")
+
+
 def temperature() -> None:
     """Synthetic: three years of daily temperature and humidity with seasons and noise."""
     rng = np.random.default_rng(0)
@@ -90,6 +103,18 @@ def digit_images() -> None:
         Image.fromarray((img * 255 / 16).astype("uint8"), mode="L").save(folder / f"{i:04d}.png")
 
 
+def digit_sums() -> None:
+    """Real images, a made-up number: each of digits_png's 1,797 scikit-learn digits (a path) with a
+    seeded number to add (0-9), and two targets: the digit, and digit + add (the images + numbers example)."""
+    rng = np.random.default_rng(17)
+    files = sorted((HERE / "digits_png").glob("*/*.png"), key=lambda p: p.name)
+    lines = ["image,add,digit,sum"]
+    for f in files:
+        d, add = int(f.parent.name), int(rng.integers(0, 10))
+        lines.append(f"digits_png/{f.parent.name}/{f.name},{add},{d},{d + add}")
+    (HERE / "digits_sums.csv").write_text("\n".join(lines) + "\n")
+
+
 def digit_segments() -> None:
     """Real: scikit-learn's digits with a class for every pixel: 0 for background (under 4 of 16),
     else the digit plus 1. A per-position (8x8) classification target: which digit is this ink?"""
@@ -101,5 +126,5 @@ def digit_segments() -> None:
 
 
 if __name__ == "__main__":
-    for make in (iris, autompg, temperature, reviews, multilabel, digit_images, digit_segments):
+    for make in (iris, autompg, cars, temperature, reviews, multilabel, digit_images, digit_sums, digit_segments):
         make()

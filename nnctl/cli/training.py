@@ -91,7 +91,10 @@ def validate(
 
     prep = core.prepare(cfg, config.parent)
     warn(prep.warnings)
-    out.print(f"{config}: ok: {prep.cfg.task}, {len(prep.cfg.layers)} layers, "
+    c = prep.cfg
+    what = (f"{c.task}, {len(c.layers)} layers" if c.graph is None else
+            f"{len(c.layers)} branches, outputs {', '.join(f'{n} ({t.task})' for n, t in c.data.targets.items())}")
+    out.print(f"{config}: ok: {what}, "
               f"{prep.model.count_params():,} parameters; data: {sizes_line(prep.data.sizes())} examples",
               highlight=False)
 

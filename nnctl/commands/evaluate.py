@@ -20,8 +20,8 @@ def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
     model = folder.load_model()
     # The loss and metrics as training compiled them, from the run's config: a reloaded model's own
     # can differ (Keras 3.15 saves Huber without its delta, so it reloads as Huber(delta=1)).
-    loss, metrics = keras_names.loss_and_metrics(cfg.loss, cfg.metrics or [])
-    model.compile(optimizer=model.optimizer, loss=loss, metrics=metrics)
+    loss, metrics = keras_names.compile_args(cfg)
+    model.compile(optimizer=model.optimizer, loss=loss, metrics=metrics, loss_weights=cfg.loss_weights)
     data = data_mod.load(cfg)
     data_mod.fit_input_shape(cfg, data)
     metrics, predicted = test_pass(model, data.test, cfg.batch_size)
@@ -33,6 +33,6 @@ def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
         "evaluated_at": time.time(),
         "warnings": data.warnings,
     }
-    result.update(analysis.analyse(run, predicted, data.test, cfg, data.class_names))
+    result.update(analysis.analyse(run, predicted, data.test, cfg, data.classes))
     folder.write_json(folder.evaluation, result)
     return result

@@ -32,21 +32,36 @@ def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any
     model_path = folder.model
     model = folder.load_model()
     x = _samples(run)
-    if isinstance(x, dict) and fmt in ("tflite", "onnx"):
-        raise UserError(f"{fmt} export takes one input tensor; this model has named inputs per CSV column "
-                        "(categorical features): use --format saved_model or keras", "--format")
-    expected = pipeline.predict(model, x, SAMPLES)
+    expected = _by_output(pipeline.predict(model, x, SAMPLES))
     target = output or folder.export / {"keras": "model.keras", "saved_model": "saved_model",
                                          "tflite": "model.tflite", "onnx": "model.onnx"}[fmt]
     target.parent.mkdir(parents=True, exist_ok=True)
     got = {"keras": _keras, "saved_model": _saved_model, "tflite": _tflite, "onnx": _onnx}[fmt](model, model_path,
                                                                                            target, x)
-    diff = float(np.max(np.abs(np.asarray(got).reshape(expected.shape) - expected)))
-    if not diff <= TOLERANCE:
-        raise UserError(f"the {fmt} export's predictions differ from the model's by {diff:.3g} "
-                        f"(more than {TOLERANCE}) on {len(expected)} test samples; the export is not usable")
-    return {"run": str(run), "format": fmt, "path": str(target), "samples": int(len(expected)),
-            "max_abs_diff": diff}
+    got = _by_output(got)
+    if sorted(got) != sorted(expected):
+        raise UserError(f"the {fmt} export gives outputs {', '.join(sorted(got))}, the model "
+                        f"{', '.join(sorted(expected))}; the export is not usable")
+    diffs = {n: float(np.max(np.abs(np.asarray(got[n]).reshape(e.shape) - e))) for n, e in expected.items()}
+    worst = max(diffs, key=lambda n: diffs[n])  # every output checked; the worst is the one reported
+    if not diffs[worst] <= TOLERANCE:
+        what = f"output {worst}'s" if len(diffs) > 1 else "predictions"
+        raise UserError(f"the {fmt} export's {what} differ from the model's by {diffs[worst]:.3g} "
+                        f"(more than {TOLERANCE}) on {len(expected[worst])} test samples; the export is not usable")
+    result = {"run": str(run), "format": fmt, "path": str(target), "samples": int(len(expected[worst])),
+              "max_abs_diff": diffs[worst]}
+    if len(diffs) > 1:
+        result["max_abs_diff_per_output"] = diffs
+    return result
+
+
+def _by_output(out: Any) -> dict[str, np.ndarray]:
+    """Predictions keyed by output name; one unnamed output as "output" (a runtime's own name for it,
+    such as TFLite's output_0, is dropped)."""
+    if isinstance(out, dict):
+        out = {k: np.asarray(v) for k, v in out.items()}
+        return out if len(out) > 1 else {"output": next(iter(out.values()))}
+    return {"output": np.asarray(out)}
 
 
 def _samples(run: Path) -> Any:
@@ -92,7 +107,7 @@ def _saved_model(model: Any, model_path: Path, target: Path, x: Any) -> Any:
         shutil.rmtree(target)
     _write_saved_model(model, str(target), x)
     served = tf.saved_model.load(str(target))  # held: its variables die with it
-    return served.serve(x).numpy()
+    return tf.nest.map_structure(np.asarray, served.serve(x))
 
 
 def _tflite(model: Any, model_path: Path, target: Path, x: Any) -> Any:
@@ -105,6 +120,10 @@ def _tflite(model: Any, model_path: Path, target: Path, x: Any) -> Any:
         target.write_bytes(_tflite_convert(tf, tmp))
     with quiet():  # the runtime announces its XNNPACK delegate on descriptor 2
         interpreter = tf.lite.Interpreter(model_path=str(target))
+        if isinstance(x, dict):  # named inputs and outputs: the signature runner maps them by name
+            runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
+            return runner(**{k: np.asarray(v, dtype=np.float32) if np.asarray(v).dtype.kind not in "OUS" else v
+                             for k, v in x.items()})
         inp = interpreter.get_input_details()[0]
         interpreter.resize_tensor_input(inp["index"], [len(x), *x.shape[1:]])
         interpreter.allocate_tensors()
@@ -140,10 +159,23 @@ def _onnx(model: Any, model_path: Path, target: Path, x: Any) -> Any:
     with tempfile.TemporaryDirectory() as tmp, quiet():
         _write_saved_model(model, tmp, x)
         try:
-            graph, inputs, outputs = tf_loader.from_saved_model(tmp, None, None, tag="serve", signatures=["serve"])
-            proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=17)
+            # Tensors renamed to the signature's own names: inputs and outputs by name (specs, mpg, ...).
+            graph, inputs, outputs, names = tf_loader.from_saved_model(
+                tmp, None, None, tag="serve", signatures=["serve"], return_tensors_to_rename=True)
+            proto, _ = tf2onnx.convert.from_graph_def(graph, input_names=inputs, output_names=outputs, opset=17,
+                                                      tensors_to_rename=names)
         except Exception as e:  # noqa: BLE001  (tf2onnx raises many types for an op it cannot convert)
             raise UserError(f"tf2onnx cannot convert this model: {one_line(e)[:200]}", "--format") from None
     target.write_bytes(proto.SerializeToString())
-    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]
+    try:
+        session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001  (onnxruntime's own error types for a graph it cannot load)
+        target.unlink()
+        raise UserError(f"onnxruntime cannot run the converted model ({one_line(e)[-160:]}); string lookups "
+                        "and text vectorization have no ONNX ops: use --format saved_model or keras",
+                        "--format") from None
+    if not isinstance(x, dict):
+        return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]
+    feed = {i.name: (np.asarray(x[i.name]) if i.type == "tensor(string)" else np.asarray(x[i.name], np.float32))
+            for i in session.get_inputs()}
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True))

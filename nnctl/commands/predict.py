@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,8 @@ def predict_run(run: Path, source: Path) -> str:
     ids, x = inputs.read(source, cfg.data, tuple(model.input_shape[1:]))
     raw = pipeline.predict(model, x, cfg.batch_size)
     class_names = (meta.get("dataset") or {}).get("class_names")
+    if cfg.graph is not None:
+        return _outputs(ids, raw, cfg, class_names or {})
     if cfg.task == "classification" and raw.ndim > 2:
         return _positions(ids, raw, class_names)
     return _table(ids, raw.reshape(len(ids), -1), cfg, class_names)
@@ -71,6 +74,37 @@ def _table(ids: list[str], out: np.ndarray, cfg: Config, class_names: list[str] 
         w.writerow(["id", *cols])
         for i, row in zip(ids, out, strict=True):
             w.writerow([i, *map(_f, row)])
+    return buf.getvalue()
+
+
+def _outputs(ids: list[str], raw: dict[str, np.ndarray], cfg: Config, class_names: dict[str, Any]) -> str:
+    """The graph form: per output, `<output>` (the class or value) and `<output>_p_<class>` probabilities;
+    several values as `<output>_1 ...`."""
+    header, columns = ["id"], []
+    for name in cfg.outputs:
+        out = raw[name].reshape(len(ids), -1)
+        task = cfg.data.targets[name].task
+        names = class_names.get(name) or [str(i) for i in range(out.shape[1])]
+        if task == "classification":
+            header += [name, *(f"{name}_p_{c}" for c in names)]
+            columns.append([[names[k] if k < len(names) else k, *map(_f, row)]
+                            for k, row in zip(out.argmax(axis=1), out, strict=True)])
+        elif task == "binary":
+            labels = names if len(names) == 2 else ["0", "1"]
+            header += [name, f"{name}_p_{labels[1]}"]
+            columns.append([[labels[int(p >= 0.5)], _f(p)] for p in out[:, 0]])
+        elif task == "multilabel":
+            header += [name, *(f"{name}_p_{c}" for c in names)]
+            columns.append([["|".join(c for c, p in zip(names, row, strict=False) if p >= 0.5), *map(_f, row)]
+                            for row in out])
+        else:
+            header += [name] if out.shape[1] == 1 else [f"{name}_{j + 1}" for j in range(out.shape[1])]
+            columns.append([list(map(_f, row)) for row in out])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for i, parts in zip(ids, zip(*columns, strict=True), strict=True):
+        w.writerow([i, *(v for part in parts for v in part)])
     return buf.getvalue()
 
 

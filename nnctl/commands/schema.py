@@ -51,15 +51,24 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "nnctl experiment config"
     props = schema["properties"]
     layers = sorted({*keras_names.layer_names(), *keras2.RNN_LAYERS})
-    props["layers"] = {
-        "description": "the layer stack, first to last: a keras.layers name, or {Name: {arguments}} / {Name: value}",
-        "type": "array",
-        "minItems": 1,
-        "items": {"anyOf": [
-            {"type": "string", "enum": layers},
-            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": layers}},
-        ]},
-    }
+    entry = {"anyOf": [
+        {"type": "string", "enum": layers},
+        {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"enum": layers}},
+    ]}
+    stack = {"type": "array", "minItems": 1, "items": entry}
+    merge = {"description": "the keras merge layer that joins several branches (default Concatenate)",
+             "anyOf": [{"type": "string", "enum": layers}, entry]}
+    branch = {"description": "a branch: {from: NAME or [NAMES], merge: LAYER, layers: [...]}", "type": "object",
+              "additionalProperties": False, "required": ["from"],
+              "properties": {"from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                             "merge": merge, "layers": {"type": "array", "items": entry}}}
+    props["layers"] = {"anyOf": [
+        {**stack, "description": "the layer stack, first to last: a keras.layers name, or {Name: {arguments}} / "
+                                 "{Name: value}"},
+        {"description": "the graph form: named branches; a list starts from the input of its name, a branch "
+                        "named after a target is that output", "type": "object", "minProperties": 1,
+         "additionalProperties": {"anyOf": [stack, branch]}},
+    ]}
     optimizers = [n for n in accepted(k.optimizers)
                   if n.lower() not in {"optimizer", "lossscaleoptimizer", "loss_scale_optimizer"}]
     props["optimizer"] = _named(optimizers, "optimizer")
@@ -67,7 +76,10 @@ def json_schema() -> dict[str, Any]:
     from nnctl.model.layers import LOSSES
 
     losses = sorted({*accepted(k.losses), *LOSSES, *keras2.LOSSES})
-    props["loss"] = {"anyOf": [_named(losses, "loss"), {"type": "null"}]}
+    per_output = {"description": "the graph form: per output name", "type": "object"}
+    props["loss"] = {"anyOf": [_named(losses, "loss"), {**per_output, "additionalProperties": _named(losses, "loss")},
+                               {"type": "null"}]}
     metrics = sorted({*accepted(k.metrics), *keras2.METRICS})
-    props["metrics"] = {"anyOf": [{"type": "array", "items": _named(metrics, "metric")}, {"type": "null"}]}
+    metric_list = {"type": "array", "items": _named(metrics, "metric")}
+    props["metrics"] = {"anyOf": [metric_list, {**per_output, "additionalProperties": metric_list}, {"type": "null"}]}
     return schema

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from nnctl import data as data_mod
+from nnctl.commands import graph_starter
 from nnctl.config import Config, dump_yaml
 from nnctl.errors import UserError, one_line
 from nnctl.model import tasks
@@ -28,7 +29,10 @@ def starter(task: str | None, source: str | None, config_dir: Path | None = None
         source = DEFAULT_DATA[task or "classification"]
     spec: dict[str, Any] = {"source": source}
     if source.endswith(".csv"):  # the last column is the usual place for the label
-        spec["target"] = _last_column(source, config_dir)
+        kinds = _column_kinds(source, config_dir)
+        if graph_starter.wants_graph(kinds):
+            return _graph(source, kinds, config_dir, task)
+        spec["target"] = next(reversed(kinds))
     probe = Config.model_validate({"data": spec, "layers": ["Flatten"]})
     data = data_mod.load(probe, config_dir)
     labels = tasks.Labels.of(data.train.y)
@@ -78,18 +82,32 @@ def starter(task: str | None, source: str | None, config_dir: Path | None = None
     return _commented(config, kind, data, task)
 
 
-def _last_column(source: str, config_dir: Path | None) -> str:
+def _column_kinds(source: str, config_dir: Path | None) -> dict[str, str]:
+    """Each column's kind (number, category, text, image), in file order: the last is the target."""
     import pandas as pd
 
     from nnctl.data.paths import resolve_path
 
     try:
-        columns = list(pd.read_csv(resolve_path(source, "--data", config_dir), nrows=0).columns)
+        df = pd.read_csv(resolve_path(source, "--data", config_dir), nrows=1000)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {source}: {one_line(e, 200)}", "--data") from None
-    if len(columns) < 2:
+    if len(df.columns) < 2:
         raise UserError(f"{source} needs feature columns and a target column", "--data")
-    return str(columns[-1])
+    df.columns = [str(c).strip() for c in df.columns]
+    return graph_starter.column_kinds(df)
+
+
+def _graph(source: str, kinds: dict[str, str], config_dir: Path | None, task: str | None) -> str:
+    """The graph form for a CSV of mixed columns: a branch per kind of input, one trunk, one head."""
+    found = graph_starter.graph_config(source, kinds, config_dir, task)
+    task, data = found.pop("task_"), found.pop("data_")
+    config = {"name": Path(source).stem, "seed": 42, **found, "optimizer": {"name": "adam", "learning_rate": 0.001},
+              "batch_size": 32, "epochs": 20, "early_stopping": {"monitor": "val_loss", "patience": 3}}
+    features = list(kinds)[:-1]
+    mixed = ", ".join(f"{k} {', '.join(c for c in features if kinds[c] == k)}"
+                      for k in dict.fromkeys(kinds[c] for c in features))
+    return _commented(config, f"mixed columns ({mixed}), the graph form", data, task)
 
 
 def _images(data: Any) -> bool:
@@ -106,7 +124,8 @@ NOTES = {
     "task": "classification | binary | multilabel | regression",
     "data": "a built-in name or a path (a CSV's target: its label column); validation/test held out, seeded",
     "input_shape": "grey images get a channel axis for Conv2D",
-    "layers": "any keras.layers class by name, first to last; the last fits the task",
+    "layers": "any keras.layers class by name, first to last; the last fits the task (or named branches: "
+              "a list starts from the input of its name, {from: [...]} merges, a target's branch is its output)",
     "loss": "inferred from task and labels when left out",
     "optimizer": "sgd (momentum, nesterov), adagrad, adadelta, rmsprop, adam, ...",
     "batch_size": "examples per gradient step",
@@ -119,7 +138,8 @@ def _commented(config: dict[str, Any], kind: str, data: Any, task: str) -> str:
     head = [
         "# yaml-language-server: $schema=nnctl.schema.json",
         "# (write the schema beside this file for completion in your editor: nnctl schema -o nnctl.schema.json)",
-        f"# A starter {task} config for {data.name}: {kind}, input shape {list(data.input_shape)}, "
+        f"# A starter {task} config for {data.name}: {kind}, input shape "
+        f"{data.input_shapes or list(data.input_shape)}, "
         f"{len(data.train)} training examples.",
         "# Check it:  nnctl validate THIS.yaml     Train it:  nnctl train THIS.yaml",
         "",

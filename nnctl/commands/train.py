@@ -170,7 +170,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
         model = saved.load_model(run.model)
     rec.test, predicted = test_pass(model, prep.data.test, cfg.batch_size)
     try:
-        details = analysis.analyse(run.path, predicted, prep.data.test, cfg, prep.data.class_names)
+        details = analysis.analyse(run.path, predicted, prep.data.test, cfg, prep.data.classes)
         run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
     except Exception as e:  # noqa: BLE001  (figures are extras: the trained, tested model stands)
         rec.warnings.append(f"plots/evaluation.json not written: {one_line(e)}")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nnctl.choices import TASKS
+from nnctl.config.graph import Graph, InputSpec, TargetSpec, branch_layers, order, per_output
 from nnctl.errors import UserError, did_you_mean
 
 
@@ -50,6 +51,9 @@ class DataSpec(_Strict):
     reconstruct: bool = False
     # Keep this share of every split (seeded, stratified): a quick run of a big config end to end.
     fraction: float = Field(1.0, gt=0.0, le=1.0)
+    # The graph form (config/graph.py): named model inputs and outputs, each from columns or arrays.
+    inputs: dict[str, InputSpec] | None = Field(None, min_length=1)
+    targets: dict[str, TargetSpec] | None = Field(None, min_length=1)
 
 
 class Augmentation(_Strict):
@@ -123,10 +127,12 @@ class Config(_Strict):
     data: DataSpec
     input_shape: list[int] | None = None
     augmentation: Augmentation | None = None
-    layers: list[NamedSpec] = Field(min_length=1)
-    loss: NamedSpec | None = None
+    # A stack (list), or named branches (mapping) built with the functional API: config/graph.py.
+    layers: Union[list[NamedSpec], Graph] = Field(min_length=1)
+    loss: NamedSpec | None = None  # or, in the graph form, a mapping of output -> loss
+    loss_weights: dict[str, float] | None = None
     optimizer: NamedSpec = "adam"
-    metrics: list[NamedSpec] | None = None
+    metrics: Union[list[NamedSpec], dict[str, list[NamedSpec]]] | None = None
     batch_size: int = Field(32, ge=1, le=2**20)
     epochs: int = Field(10, ge=1, le=100_000)
     shuffle: bool = True
@@ -144,6 +150,15 @@ class Config(_Strict):
     @property
     def translations(self) -> list[str]:
         return self._translations
+
+    @property
+    def graph(self) -> Graph | None:
+        """The named branches of the graph form; None for a stack."""
+        return self.layers if isinstance(self.layers, dict) else None
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.data.targets or {}) if self.graph is not None else []
 
     @field_validator("distribution", mode="before")
     @classmethod
@@ -177,14 +192,50 @@ class Config(_Strict):
 
     @field_validator("layers")
     @classmethod
-    def _one_key_each(cls, v: list[NamedSpec]) -> list[NamedSpec]:
-        for i, entry in enumerate(v):
-            if isinstance(entry, dict) and len(entry) != 1:
-                raise ValueError(
-                    f"entry {i} must be a layer name or a one-key mapping "
-                    f"like {{Dense: {{units: 10}}}}, got keys {', '.join(map(str, sorted(entry)))}"
-                )
+    def _one_key_each(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            _one_key_entries(v, None)
         return v
+
+
+def _one_key_entries(stack: list[Any], key: str | None) -> None:
+    for i, entry in enumerate(stack):
+        if isinstance(entry, dict) and len(entry) != 1:
+            msg = (f"entry {i} must be a layer name or a one-key mapping like {{Dense: {{units: 10}}}}, "
+                   f"got keys {', '.join(map(str, sorted(entry)))}")
+            if key is None:
+                raise ValueError(msg)
+            raise UserError(msg, f"{key}.{i}")
+
+
+def check_structure(cfg: Config) -> None:
+    """The graph form's names and connections, and per-output keys only where there are outputs."""
+    if cfg.graph is None:
+        for key in ("inputs", "targets"):
+            if getattr(cfg.data, key) is not None:
+                raise UserError("named inputs and targets need layers as a mapping of named branches "
+                                "(the graph form), e.g. layers: {specs: [...], mpg: {from: specs, layers: [...]}}",
+                                f"data.{key}")
+        for key in ("loss_weights",):
+            if getattr(cfg, key) is not None:
+                raise UserError("loss_weights weigh the outputs of a graph; this model has one output", key)
+        if isinstance(cfg.metrics, dict):
+            raise UserError("a mapping of output -> metrics is for the graph form; give a list, e.g. [accuracy]",
+                            "metrics")
+        return
+    for name, branch in cfg.graph.items():
+        stack, inner = branch_layers(branch)
+        _one_key_entries(stack, f"layers.{name}{inner}")
+    order(cfg.graph, cfg.data.inputs, cfg.data.targets)
+    for key in ("target", "text", "features", "labels", "sequence_length"):
+        if getattr(cfg.data, key) is not None:
+            raise UserError(f"data.{key} is for the stack form; the graph form names its inputs and targets "
+                            "in data.inputs and data.targets", f"data.{key}")
+    outputs = cfg.outputs
+    for key in ("loss", "loss_weights", "metrics"):
+        value = getattr(cfg, key)
+        if per_output(value, outputs, key) is None and key != "loss" and value is not None:
+            raise UserError(f"in the graph form {key} is a mapping keyed by output ({', '.join(outputs)})", key)
 
 
 def named_spec(spec: NamedSpec, key: str) -> tuple[str, dict[str, Any]]:
@@ -308,9 +359,11 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
 
 def validate(data: dict[str, Any]) -> Config:
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as e:
         raise UserError(_first_error(e)) from None
+    check_structure(cfg)
+    return cfg
 
 
 # ---------------------------------------------------------------- messages
@@ -318,14 +371,17 @@ def validate(data: dict[str, Any]) -> Config:
 
 def _first_error(exc: ValidationError) -> str:
     """One line for the first problem: key path, bad value, what is allowed."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    errors = exc.errors()
+    # A value that fits no member of a union (layers: a list or named branches) fails once per
+    # member: the deepest error of the first key is the one that says what is wrong.
+    err = max((e for e in errors if e["loc"][:1] == errors[0]["loc"][:1]), key=lambda e: len(e["loc"]))
+    raw = [str(p) for p in err["loc"]]
     # Union members add their type names to the path (`str`, `dict[str,any]`): drop them.
-    loc = [p for p in loc if not (p in ("str", "int") or p.startswith(("dict[", "list[")))]
+    loc = [p for p in raw if not _member_name(p)]
     path = ".".join(loc) or "config"
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(raw[:-1])
         return f"{path}: unknown key{did_you_mean(loc[-1], allowed)}; allowed: {', '.join(allowed)}"
     if kind == "missing":
         return f"{path}: required key is missing"
@@ -341,16 +397,36 @@ def _first_error(exc: ValidationError) -> str:
     return f"{path}: bad value {shown[:80]}: {msg}"
 
 
-def _allowed_keys(loc: list[str]) -> list[str]:
+def _member_name(part: str) -> bool:
+    return part in ("str", "int", "Branch") or part.startswith(("dict[", "list["))
+
+
+def _allowed_keys(raw: list[str]) -> list[str]:
+    """The keys a mapping at this path takes. `raw` is pydantic's path, with union members' names
+    (`Branch`) and mapping keys (`data.inputs.NAME`) in it."""
     model: type[BaseModel] = Config
-    for part in loc:
+    parts = iter(p for p in raw if not _member_name(p))
+    for part in parts:
         field = model.model_fields.get(part)
-        ann = getattr(field, "annotation", None)
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        inner = _models_in(getattr(field, "annotation", None))
         if not inner:
             return []
-        model = inner[0]
-    return list(model.model_fields)
+        if inner[0][1]:  # dict[str, Model]: the next part is a key of the user's choosing
+            next(parts, None)
+        model = inner[0][0]
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _models_in(ann: Any, in_dict: bool = False) -> list[tuple[type[BaseModel], bool]]:
+    """The pydantic models inside an annotation, and whether each sits as a dict's values."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [(ann, in_dict)]
+    args = getattr(ann, "__args__", ())
+    is_dict = getattr(ann, "__origin__", None) is dict
+    found: list[tuple[type[BaseModel], bool]] = []
+    for a in args[1:] if is_dict else args:
+        found += _models_in(a, in_dict or is_dict)
+    return found
 
 
 def dump_yaml(data: dict[str, Any]) -> str:

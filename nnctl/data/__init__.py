@@ -86,6 +86,8 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
     if len(whole) == 0:
         raise UserError(f"{loaded.source}: no examples", "data.source")
     stratify = not loaded.regression
+    if loaded.outputs is not None:  # the graph form: stratified on the first classifier's labels
+        stratify = any(not o["regression"] for o in loaded.outputs.values())
     if spec.test is not None:
         test = _side_file(spec, "test", config_dir, loaded)
     elif loaded.test is not None:
@@ -106,7 +108,7 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
     data = Data(train=whole, val=val, test=test, name=loaded.name, source=loaded.source,
                 class_names=loaded.class_names, regression=loaded.regression,
                 input_dtype=loaded.input_dtype, categorical=loaded.categorical,
-                warnings=loaded.warnings, fallback=loaded.fallback)
+                warnings=loaded.warnings, fallback=loaded.fallback, outputs=loaded.outputs)
     for name, s in (("validation", val), ("test", test)):
         if s is not None and not isinstance(s.x, dict) and tuple(s.x.shape[1:]) != tuple(data.train.x.shape[1:]):
             raise UserError(f"{name} inputs have shape {list(s.x.shape[1:])} but training inputs "
@@ -115,9 +117,11 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
 
 
 def load_source(spec: DataSpec, config_dir: Path | None, key: str = "data.source") -> Loaded:
-    from nnctl.data import builtin, files, tables
+    from nnctl.data import builtin, columns, files, tables
 
     source = spec.source if key == "data.source" else getattr(spec, key.split(".")[1])
+    if spec.inputs is not None:  # the graph form: named inputs and targets
+        return columns.load(resolve_path(source, key, config_dir), spec, key)
     if key == "data.source" and source in builtin.BUILTINS:
         return builtin.load(source, spec, config_dir)
     path = resolve_path(source, key, config_dir)
@@ -131,6 +135,10 @@ def _side_file(spec: DataSpec, which: str, config_dir: Path | None, main: Loaded
     side = load_source(spec, config_dir, key=f"data.{which}")
     if side.test is not None and which == "test":
         return side.test
+    if side.outputs is not None:  # each classifier's labels onto the training split's class indices
+        names = {n: (side.outputs[n]["class_names"], main.outputs[n]["class_names"]) for n in side.y}
+        return Split(side.x, {n: encode_with(np.asarray(names[n][0])[y], names[n][1], f"data.{which}")
+                              if names[n][0] else y for n, y in side.y.items()})
     if not side.class_names or side.y.ndim != 1:
         return Split(side.x, side.y)
     # Class labels: map the file's class names onto the training split's indices.
@@ -149,7 +157,9 @@ def split(whole: Split, fraction: float, seed: int, stratify: bool, chronologica
     from sklearn.model_selection import train_test_split
 
     y = whole.y
-    strat = y if stratify and _stratifiable(y, n_hold) else None
+    if isinstance(y, dict):
+        y = next((v for v in y.values() if np.asarray(v).ndim == 1 and np.asarray(v).dtype.kind in "iu"), None)
+    strat = y if stratify and y is not None and _stratifiable(y, n_hold) else None
     keep, hold = train_test_split(np.arange(n), test_size=n_hold, random_state=seed, stratify=strat)
     return whole.take(np.sort(keep)), whole.take(np.sort(hold))
 
@@ -184,7 +194,7 @@ def absolute_paths(spec: DataSpec, config_dir: Path | None) -> DataSpec:
 def fit_input_shape(cfg: Config, data: Data) -> tuple[int, ...]:
     """The data's shape, or the config's where it only regroups the same values (784 <-> 28x28x1)."""
     shape = data.input_shape
-    if cfg.input_shape is None or data.categorical or tuple(cfg.input_shape) == shape:
+    if cfg.input_shape is None or data.categorical or data.outputs or tuple(cfg.input_shape) == shape:
         return shape
     want = tuple(cfg.input_shape)
     if math.prod(want) != math.prod(shape):

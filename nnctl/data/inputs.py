@@ -27,6 +27,8 @@ def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...]) -> tuple[li
         raise UserError(f"input not found: {source}", KEY)
     if source.is_dir():
         return _images(source, spec, input_shape)
+    if spec.inputs is not None:
+        return _named(source, spec)
     if source.suffix == ".csv":
         ids, x = csv_inputs(source, spec)
     elif source.suffix == ".npz":
@@ -46,6 +48,30 @@ def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...]) -> tuple[li
     if source.suffix != ".csv":
         ids = [str(i) for i in range(len(x))]
     return ids, regroup(x, input_shape)
+
+
+def _named(source: Path, spec: DataSpec) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The graph form's named inputs: a CSV's columns or an .npz's arrays, as training read them."""
+    from nnctl.data import columns
+
+    if source.suffix == ".npz":
+        with np.load(source, allow_pickle=False) as z:
+            x = {}
+            for name, inp in spec.inputs.items():
+                a = next((k for k in (inp.array or name, f"{inp.array or name}_test") if k in z.files), None)
+                if a is None:
+                    raise UserError(f"{source}: no array {inp.array or name!r} for the input {name!r} "
+                                    f"(it has {', '.join(z.files) or 'none'})", KEY)
+                x[name] = z[a].astype(str) if inp.type == "text" else scale(z[a], KEY)
+    else:
+        df = tables.read(source, KEY)
+        _need([c for inp in spec.inputs.values() for c in (inp.columns or [inp.column])
+               if c is not None] or list(spec.inputs), df, source)
+        x = columns.inputs_from_table(df, spec, source)
+    lengths = {len(v) for v in x.values()}
+    if len(lengths) > 1:
+        raise UserError(f"{source}: the inputs have different numbers of examples", KEY)
+    return [str(i) for i in range(lengths.pop())], x
 
 
 def regroup(x: Any, input_shape: tuple[Any, ...]) -> Any:

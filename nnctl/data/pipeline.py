@@ -71,8 +71,10 @@ def predict(model: Any, x: Any, batch_size: int) -> np.ndarray:
         # Traced once for the dataset's signature (batch size None), as the test pass is: eager calls
         # were 2-3x slower over 10,000 images; a few samples (export's check) stay eager.
         call = tf.function(call, input_signature=[batches.element_spec])
-    outs = [np.asarray(call(b)) for b in batches]
-    return np.concatenate(outs) if outs else np.zeros((0,), "float32")
+    outs = [tf.nest.map_structure(np.asarray, call(b)) for b in batches]
+    if not outs:
+        return np.zeros((0,), "float32")
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outs)  # a mapping for several outputs
 
 
 def inputs(split: Split, batch_size: int) -> Any:

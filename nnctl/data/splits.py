@@ -28,13 +28,13 @@ def take(x: X, idx: Any) -> X:
 @dataclass
 class Split:
     x: X
-    y: np.ndarray
+    y: X  # a mapping of output name -> labels in the graph form
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(next(iter(self.y.values())) if isinstance(self.y, dict) else self.y)
 
     def take(self, idx: Any) -> Split:
-        return Split(take(self.x, idx), self.y[idx])
+        return Split(take(self.x, idx), take(self.y, idx))
 
     @property
     def streamed(self) -> bool:
@@ -54,8 +54,9 @@ class Split:
             h.update(self.x.identity().encode())
             h.update(np.ascontiguousarray(self.y).tobytes())
             return h.hexdigest()[:16]
-        parts = [self.x[k] for k in sorted(self.x)] if isinstance(self.x, dict) else [self.x]
-        for a in [*parts, self.y]:
+        parts = [v[k] for v in (self.x, self.y) for k in sorted(v)] if isinstance(self.y, dict) else []
+        parts = parts or ([self.x[k] for k in sorted(self.x)] if isinstance(self.x, dict) else [self.x]) + [self.y]
+        for a in parts:
             a = np.asarray(a)
             h.update(str((a.dtype, a.shape)).encode())
             if a.dtype.kind in "OUS":
@@ -81,6 +82,8 @@ class Loaded:
     categorical: dict[str, list[str]] = field(default_factory=dict)  # CSV column -> vocabulary
     warnings: list[str] = field(default_factory=list)
     fallback: str | None = None
+    # The graph form: each output's {"class_names": [...] or None, "regression": bool}.
+    outputs: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -96,12 +99,23 @@ class Data:
     categorical: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     fallback: str | None = None
+    outputs: dict[str, dict[str, Any]] | None = None  # the graph form's, as Loaded's
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         if isinstance(self.train.x, dict):
             return (len(self.train.x),)
         return tuple(self.train.x.shape[1:])
+
+    @property
+    def classes(self) -> list[str] | dict[str, list[str] | None] | None:
+        """The class names, per output in the graph form."""
+        return {k: v["class_names"] for k, v in self.outputs.items()} if self.outputs else self.class_names
+
+    @property
+    def input_shapes(self) -> dict[str, list[int]]:
+        """Each named input's shape per example (the graph form)."""
+        return {k: list(v.shape[1:]) for k, v in self.train.x.items()} if isinstance(self.train.x, dict) else {}
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val) if self.val else 0, "test": len(self.test)}
@@ -133,8 +147,8 @@ class Data:
             "fallback": self.fallback,
             "sizes": self.sizes(),
             "fingerprints": self._fingerprints(),
-            "input_shape": list(self.input_shape),
-            "class_names": self.class_names,
+            "input_shape": self.input_shapes if self.outputs else list(self.input_shape),
+            "class_names": self.classes,
             "streamed": self.train.streamed,
         }
 

@@ -19,7 +19,7 @@ from nnctl.data import pipeline
 from nnctl.engine import distribute
 from nnctl.errors import UserError, did_you_mean, one_line
 from nnctl.model import build as model_mod
-from nnctl.model import keras_names, tasks
+from nnctl.model import graph, keras_names, tasks
 from nnctl.model.flops import training_flops_per_example
 
 
@@ -57,8 +57,10 @@ def prepare(cfg: Config, config_dir: Path | None = None, distributed: bool = Fal
 
 def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_shape: tuple[int, ...],
              dist: distribute.Setup) -> Prepared:
-    built = model_mod.build_for(cfg, data)
+    built = graph.build_for(cfg, data)
     model = built.model
+    if cfg.graph is not None:
+        return _prepare_graph(cfg, config_dir, data, model, dist)
     labels = tasks.Labels.of(data.train.y)
     last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
     units = model_mod.output_units(built.body, last)
@@ -81,6 +83,26 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
                                  "data": data_mod.absolute_paths(cfg.data, config_dir)})
     _dry_run(model, data, cfg)
     return Prepared(cfg, data, model, warnings, dist, directions(model))
+
+
+def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, model: Any,
+                   dist: distribute.Setup) -> Prepared:
+    """The graph form: every output checked and compiled with its own loss and metrics."""
+    from nnctl.engine import outputs
+
+    out = outputs.resolve(cfg, data, model)
+    if cfg.class_weight is not None:
+        raise UserError("class_weight weighs one output's classes; with several outputs use loss_weights",
+                        "class_weight")
+    model.compile(optimizer=keras_names.optimizer(cfg.optimizer), loss=out.loss, loss_weights=out.loss_weights,
+                  metrics=out.metrics, jit_compile=cfg.jit_compile,
+                  steps_per_execution=steps_per_execution(cfg, model, len(data.train)))
+    update = outputs.resolved(cfg, out)
+    update["data"] = data_mod.absolute_paths(update["data"], config_dir)
+    cfg = cfg.model_copy(update=update)
+    _dry_run(model, data, cfg)
+    return Prepared(cfg, data, model, [*cfg.translations, *data.warnings, *out.warnings], dist,
+                    directions(model))
 
 
 def directions(model: Any) -> dict[str, str]:
@@ -127,9 +149,10 @@ def _dry_run(model: Any, data: data_mod.Data, cfg: Config) -> None:
         model.compute_loss(x2, y2, y_pred)
         logs = model.compute_metrics(x2, y2, y_pred)
     except Exception as e:  # noqa: BLE001  (Keras raises many types for a shape clash)
+        labels = ({k: list(v.shape[1:]) for k, v in data.train.y.items()} if isinstance(data.train.y, dict)
+                  else data.train.y.shape[1:] or "(scalar)")
         raise UserError(f"the model's output {model.output_shape} does not fit the labels "
-                        f"{data.train.y.shape[1:] or '(scalar)'} with loss {cfg.loss}: "
-                        f"{one_line(e)}", "layers") from None
+                        f"{labels} with loss {cfg.loss}: {one_line(e)}", "layers") from None
     es = cfg.early_stopping
     if es is not None:
         allowed = sorted(logs) + (sorted(f"val_{k}" for k in logs) if data.val else [])

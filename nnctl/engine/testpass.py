@@ -32,7 +32,10 @@ def test_pass(model: Any, split: Split, batch_size: int) -> tuple[dict[str, floa
 
     # The dataset's signature (batch size None): the last, smaller batch reuses the same trace.
     compiled = tf.function(step, input_signature=list(batches.element_spec))
-    outputs = [np.asarray(compiled(x, y)) for x, y in batches]
+    outputs = [tf.nest.map_structure(np.asarray, compiled(x, y)) for x, y in batches]
     logs = model.get_metrics_result()
     model.reset_metrics()
-    return {name: float(v) for name, v in logs.items()}, np.concatenate(outputs)
+    # Several outputs (the graph form): a mapping of output name -> predictions.
+    predicted = (tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs) if outputs
+                 else np.zeros((0,), "float32"))
+    return {name: float(v) for name, v in logs.items()}, predicted

@@ -1,8 +1,8 @@
 """Model building: the config's layer stack as a keras.Sequential, checked layer by layer.
 
-Tabular data with categorical columns gets a head in front of the stack: one
-named input per column, StringLookup one-hot encoding adapted on the training
-split, all of it saved in the model so that raw rows can be predicted later.
+Tabular data with categorical columns, and the graph form, are wired by `model.graph`: named
+inputs, StringLookup one-hot encoding adapted on the training split, all of it saved in the
+model so that raw rows can be predicted later.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ from nnctl.model import applications, augment, keras_names
 @dataclass
 class Built:
     model: Any  # what is compiled, trained and saved
-    body: Any  # the config's layer stack
-    head: Any = None  # the tabular encoder in front of it, if any
+    body: Any  # the same model: what the output checks read
 
 
 def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", train_x: Any = None) -> Any:
     """Stack the layers on an Input; a layer that does not fit names its index and class."""
     k = keras()
     k.utils.set_random_seed(cfg.seed)  # weights initialise the same way for the same seed
-    model = k.Sequential(name=_safe(cfg.name or "model"))
+    model = k.Sequential(name=safe_name(cfg.name or "model"))
     model.add(k.Input(shape=input_shape, dtype=dtype))
     shape = (None, *input_shape)
     if cfg.augmentation is not None:
@@ -52,9 +51,9 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
                             "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
         for j, layer in enumerate(new):
             if i == len(cfg.layers) - 1 and j == len(new) - 1:
-                _float32_output(k, layer)
+                float32_output(k, layer)
             try:
-                with _weights_fit_in_memory():
+                with weights_fit_in_memory():
                     model.add(layer)
             except _TooBig as e:
                 raise UserError(f"{name}'s weights (shape {list(e.args[0])}) would not fit in this machine's "
@@ -66,7 +65,7 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
     return model
 
 
-def _float32_output(k: Any, layer: Any) -> None:
+def float32_output(k: Any, layer: Any) -> None:
     """Under a mixed-precision policy the output layer computes in float32 (softmax and the
     loss in 16 bits lose precision), as Keras' mixed-precision guide advises."""
     policy = k.mixed_precision.global_policy().name
@@ -79,7 +78,7 @@ class _TooBig(Exception):
 
 
 @contextlib.contextmanager
-def _weights_fit_in_memory() -> Iterator[None]:
+def weights_fit_in_memory() -> Iterator[None]:
     """Refuse a weight bigger than RAM before TensorFlow tries to allocate it.
 
     Without this, `Dense: {units: 1000000000000}` sits ~10 s in TensorFlow's allocator
@@ -107,32 +106,7 @@ def _takes_strings(layer: Any) -> bool:
     return isinstance(layer, (k.layers.TextVectorization, k.layers.StringLookup, k.layers.Hashing))
 
 
-def build_for(cfg: Config, data: Any) -> Built:
-    """The model for this data: the plain stack, or a tabular head plus the stack."""
-    if not data.categorical:
-        body = build(cfg, data.input_shape, data.input_dtype, data.train.x)
-        return Built(model=body, body=body)
-    k = keras()
-    inputs, encoded = {}, []
-    for col, values in data.train.x.items():
-        if col in data.categorical:
-            inp = k.Input(shape=(1,), dtype="string", name=_safe(col))
-            lookup = k.layers.StringLookup(output_mode="one_hot", name=f"{_safe(col)}_onehot")
-            lookup.adapt(values)  # the training split's categories only; unseen ones map to OOV
-            data.categorical[col] = [str(v) for v in lookup.get_vocabulary()]
-            encoded.append(lookup(inp))
-        else:
-            inp = k.Input(shape=(1,), dtype="float32", name=_safe(col))
-            encoded.append(inp)
-        inputs[col] = inp
-    features = k.layers.Concatenate(name="features")(encoded)
-    head = k.Model(inputs, features, name="tabular_head")
-    body = build(cfg, (int(features.shape[-1]),))
-    model = k.Model(inputs, body(features), name=_safe(cfg.name or "model"))
-    return Built(model=model, body=body, head=head)
-
-
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     """A Keras/TensorFlow name: TF scope names must start with a letter or digit."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", name).lstrip("_-") or "model"
 
@@ -175,11 +149,11 @@ def adapt(built: Built, inputs: Callable[[], Any], batch_size: int) -> list[str]
     """
     k = keras()
     layers = built.body.layers
+    if built.body is built.model and not isinstance(built.model, k.Sequential):
+        return []  # the graph form adapts its layers as it places them
     if not any(hasattr(layer, "adapt") for layer in layers):
         return []
     x = inputs()
-    if built.head is not None:
-        x = built.head.predict(x, batch_size=batch_size, verbose=0)
     adapted = []
     for i, layer in enumerate(layers):
         if not hasattr(layer, "adapt"):

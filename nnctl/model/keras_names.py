@@ -162,18 +162,28 @@ def _resolve(module: Any, kind: str, spec: NamedSpec, key: str, keep_string: boo
     return construct(cls, [], kwargs, key)
 
 
-def loss(spec: NamedSpec) -> Any:
+def loss(spec: NamedSpec, key: str = "loss") -> Any:
     from nnctl.model.layers import LOSSES  # nnctl's own (the slides' rmse), registered for reloading
 
-    name, kwargs = named_spec(spec, "loss")
+    name, kwargs = named_spec(spec, key)
     if name in LOSSES:
-        return construct(LOSSES[name], [], kwargs, "loss")
-    return _resolve(keras().losses, "loss", spec, "loss")
+        return construct(LOSSES[name], [], kwargs, key)
+    return _resolve(keras().losses, "loss", spec, key)
 
 
-def loss_and_metrics(loss_spec: NamedSpec, metric_specs: list[NamedSpec]) -> tuple[Any, list[Any]]:
-    """What `model.compile` takes for the config's loss and metrics."""
-    return loss(loss_spec), [metric(m, f"metrics.{i}") for i, m in enumerate(metric_specs)]
+def loss_and_metrics(loss_spec: NamedSpec, metric_specs: list[NamedSpec], metrics_key: str = "metrics",
+                     loss_key: str = "loss") -> tuple[Any, list[Any]]:
+    """What `model.compile` takes for the config's loss and metrics (of one output, in the graph form)."""
+    return loss(loss_spec, loss_key), [metric(m, f"{metrics_key}.{i}") for i, m in enumerate(metric_specs)]
+
+
+def compile_args(cfg: Any) -> tuple[Any, Any]:
+    """The loss and metrics of a resolved config (a finished run's), per output in the graph form."""
+    if cfg.graph is None:
+        return loss_and_metrics(cfg.loss, cfg.metrics or [])
+    pairs = {n: loss_and_metrics(cfg.loss[n], (cfg.metrics or {}).get(n, []), f"metrics.{n}", f"loss.{n}")
+             for n in cfg.outputs}
+    return {n: p[0] for n, p in pairs.items()}, {n: p[1] for n, p in pairs.items()}
 
 
 def metric(spec: NamedSpec, key: str) -> Any:

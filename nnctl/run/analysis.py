@@ -21,31 +21,41 @@ from nnctl.run.folder import RunFolder, read_json
 MISCLASSIFIED = 25
 
 
-def analyse(run: Path, y_pred: np.ndarray, test: Split, cfg: Config, class_names: list[str] | None) -> dict[str, Any]:
+def analyse(run: Path, y_pred: Any, test: Split, cfg: Config, class_names: Any) -> dict[str, Any]:
     """Write run/plots/*.png from the test split's predictions; return the per-class table and
-    confusion matrix for evaluation.json."""
+    confusion matrix for evaluation.json (under "outputs", per output, in the graph form)."""
     folder = RunFolder(run).plots
     folder.mkdir(exist_ok=True)
     history = read_history(run)
     if history:
         meta_best = _best_epoch(run)
         plots.learning_curves(history, meta_best, folder / "learning_curves.png", title=run.name)
-    y_true = np.asarray(test.y)
-    if cfg.task in SINGLE_LABEL:
-        return _classes(folder, test, y_true, y_pred, cfg.task, class_names)
-    if cfg.task == "multilabel":
-        names = class_names or [str(i) for i in range(y_pred.shape[1])]
-        return {"per_class": _report(y_true.astype(int), (y_pred >= 0.5).astype(int), names)}
-    if cfg.data.output_steps is not None:  # multi-step forecasts: a few windows, forecast against actual
-        target = cfg.data.target if isinstance(cfg.data.target, str) else (cfg.data.target or ["target"])[0]
-        plots.forecast(y_true, y_pred, str(target), folder / "forecast.png")
+    if cfg.graph is not None:  # each output on its own: plots named after it (confusion_matrix_origin.png)
+        return {"outputs": {n: _output(folder, test, np.asarray(test.y[n]), y_pred[n], cfg.data.targets[n].task,
+                                       (class_names or {}).get(n), None, [n], f"_{n}") for n in cfg.outputs}}
+    steps = None
+    if cfg.data.output_steps is not None:
+        steps = str(cfg.data.target if isinstance(cfg.data.target, str) else (cfg.data.target or ["target"])[0])
+    return _output(folder, test, np.asarray(test.y), y_pred, cfg.task, class_names, steps, output_names(cfg.data), "")
+
+
+def _output(folder: Path, test: Split, y_true: np.ndarray, y_pred: np.ndarray, task: str | None,
+            class_names: list[str] | None, forecast: str | None, names: list[str], suffix: str) -> dict[str, Any]:
+    """One output's analysis; `forecast` names the target of multi-step forecasts."""
+    if task in SINGLE_LABEL:
+        return _classes(folder, test, y_true, y_pred, task, class_names, suffix)
+    if task == "multilabel":
+        labels = class_names or [str(i) for i in range(y_pred.shape[1])]
+        return {"per_class": _report(y_true.astype(int), (y_pred >= 0.5).astype(int), labels)}
+    if forecast is not None:  # multi-step forecasts: a few windows, forecast against actual
+        plots.forecast(y_true, y_pred, forecast, folder / f"forecast{suffix}.png")
     if y_pred.reshape(len(y_pred), -1).shape[1] <= 6:  # not for image-shaped outputs (autoencoders)
-        plots.predictions(y_true, y_pred, output_names(cfg.data), folder / "predictions.png")
+        plots.predictions(y_true, y_pred, names, folder / f"predictions{suffix}.png")
     return {}
 
 
 def _classes(folder: Path, test: Split, y_true: np.ndarray, y_pred: np.ndarray, task: str,
-             class_names: list[str] | None) -> dict[str, Any]:
+             class_names: list[str] | None, suffix: str = "") -> dict[str, Any]:
     from sklearn.metrics import confusion_matrix
 
     positions = y_true.ndim >= 2 and y_pred.ndim == y_true.ndim + 1 and y_true.dtype.kind in "iu"
@@ -61,13 +71,13 @@ def _classes(folder: Path, test: Split, y_true: np.ndarray, y_pred: np.ndarray, 
     true = y_true.argmax(axis=1) if y_true.ndim == 2 and y_true.shape[1] > 1 else y_true.reshape(-1).astype(int)
     names = class_names if class_names and len(class_names) == n else [str(i) for i in range(n)]
     matrix = confusion_matrix(true, pred, labels=list(range(n)))
-    plots.confusion_matrix(matrix, names, folder / "confusion_matrix.png")
+    plots.confusion_matrix(matrix, names, folder / f"confusion_matrix{suffix}.png")
     x = test.x
     if not positions and isinstance(x, np.ndarray) and x.ndim in (3, 4) and (x.ndim == 3 or x.shape[-1] in (1, 3)):
         wrong = np.flatnonzero(pred != true)[:MISCLASSIFIED]
         if len(wrong):
             plots.misclassified(x[wrong], [names[t] for t in true[wrong]], [names[p] for p in pred[wrong]],
-                                folder / "misclassified.png")
+                                folder / f"misclassified{suffix}.png")
     return {"per_class": _report(true, pred, names), "confusion_matrix": matrix.tolist(), "class_names": names}
 
 

@@ -1,0 +1,166 @@
+"""The graph form's model: named inputs, branches of layers joined by merge layers, one output per
+target, built with Keras' functional API in the order `config.graph.order` checked.
+
+Preprocessing layers that learn from data (Normalization, TextVectorization, ...) are adapted as
+they are placed, on what reaches them from the training split; a `category` input is one-hot
+encoded by a StringLookup adapted the same way. All of it is saved inside the model, so the run
+predicts from raw columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nnctl.backend import keras
+from nnctl.config import Config
+from nnctl.config.graph import Branch, InputSpec, branch_layers, order
+from nnctl.errors import UserError, one_line
+from nnctl.model import applications, keras_names
+from nnctl.model.build import Built, build, float32_output, safe_name, weights_fit_in_memory
+
+ADAPT_BATCH = 256
+
+
+def build_for(cfg: Config, data: Any) -> Built:
+    """The model for this data: the graph form's, the plain stack, or (a table with categorical
+    columns) the stack behind named inputs, wired as the graph form wires them."""
+    if cfg.graph is not None:
+        return build_graph(cfg, data)
+    if data.categorical:
+        return tabular(cfg, data)
+    body = build(cfg, data.input_shape, data.input_dtype, data.train.x)
+    return Built(model=body, body=body)
+
+
+def build_graph(cfg: Config, data: Any) -> Built:
+    k = keras()
+    k.utils.set_random_seed(cfg.seed)
+    if cfg.augmentation is not None:
+        raise UserError("augmentation transforms the stack's one image input; in the graph form put Keras' "
+                        "augmentation layers (RandomFlip, RandomRotation, ...) at the start of the image branch",
+                        "augmentation")
+    inputs, outputs, _ = _wire(k, cfg.data.inputs, cfg.graph, list(cfg.data.targets), data.train.x,
+                               lambda name, inner: f"layers.{name}{inner}")
+    model = k.Model(inputs, outputs, name=safe_name(cfg.name or "model"))
+    return Built(model=model, body=model)
+
+
+def tabular(cfg: Config, data: Any) -> Built:
+    """The stack form on a table with categorical columns: one named input per column (categories
+    one-hot through StringLookup), concatenated, then the config's stack. The graph form's own
+    inputs and merge, with the stack as the one output branch (key paths `layers.N` as ever)."""
+    k = keras()
+    k.utils.set_random_seed(cfg.seed)
+    specs = {c: InputSpec(type="category" if c in data.categorical else "number") for c in data.train.x}
+    stack = Branch.model_validate({"from": list(specs), "layers": cfg.layers})
+    inputs, outputs, lookups = _wire(k, specs, {"output": stack}, ["output"], data.train.x,
+                                     lambda name, inner: "layers")
+    for col, lookup in lookups.items():
+        data.categorical[col] = [str(v) for v in lookup.get_vocabulary()]
+    model = k.Model(inputs, outputs["output"], name=safe_name(cfg.name or "model"))
+    return Built(model=model, body=model)
+
+
+def _wire(k: Any, specs: dict[str, InputSpec], graph: dict[str, Any], targets: list[str],
+          train_x: dict[str, np.ndarray], prefix: Callable[[str, str], str]) -> tuple[dict, dict, dict]:
+    """Inputs, branches and outputs as Keras tensors: (inputs, outputs, category lookups) by name.
+    `prefix(branch, inner)` is the key path in front of a branch's entry numbers."""
+    inputs: dict[str, Any] = {}
+    tensors: dict[str, Any] = {}
+    lookups: dict[str, Any] = {}
+    needs: dict[str, set[str]] = {}  # the inputs each branch's values come from (for adapting)
+    for name, spec in specs.items():
+        values = train_x[name]
+        text = spec.type in ("category", "text")
+        inputs[name] = k.Input(shape=values.shape[1:], dtype="string" if text else "float32", name=safe_name(name))
+        tensors[name], needs[name] = inputs[name], {name}
+        if spec.type == "category":
+            lookups[name] = k.layers.StringLookup(output_mode="one_hot", name=f"{safe_name(name)}_onehot")
+            lookups[name].adapt(values)  # the training split's categories only; unseen ones map to OOV
+            tensors[name] = lookups[name](inputs[name])
+    for name in order(graph, specs, dict.fromkeys(targets)):
+        branch = graph[name]
+        stack, inner = branch_layers(branch)
+        where = prefix(name, inner)
+        if isinstance(branch, Branch):
+            sources = branch.sources()
+            needs[name] = set().union(*(needs[s] for s in sources))
+            tensor = _merge(k, branch, [tensors[s] for s in sources], sources, where.removesuffix(".layers"))
+        else:
+            tensor = tensors[name]
+        if not stack and name in targets:
+            raise UserError("an output branch needs layers ending in its output layer", where)
+        for i, entry in enumerate(stack):
+            key = f"{where}.{i}"
+            layer_name, value = keras_names.layer_entry(entry)
+            shape = tuple(tensor.shape)
+            new = (applications.layers(layer_name, value, shape, f"{key}.{layer_name}")
+                   if applications.is_application(layer_name) else [keras_names.make_layer(entry, key)])
+            if i == 0 and tensor.dtype == "string" and not _takes_strings(k, new[0]) and name in specs:
+                raise UserError("this input is raw text: start its branch with a TextVectorization layer, e.g. "
+                                "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
+            for j, layer in enumerate(new):
+                if name in targets and i == len(stack) - 1 and j == len(new) - 1:
+                    float32_output(k, layer)
+                if hasattr(layer, "adapt"):
+                    layer.adapt(_values(k, inputs, needs[name], tensor, train_x))
+                try:
+                    with weights_fit_in_memory():
+                        tensor = layer(tensor)
+                except UserError:
+                    raise
+                except Exception as e:  # noqa: BLE001  (Keras raises many types for a bad shape)
+                    raise UserError(f"{layer_name} does not fit its input of shape {shape}: {one_line(e)}",
+                                    f"{key}.{layer_name}") from None
+                shape = tuple(tensor.shape)
+        tensors[name] = tensor
+    return inputs, {name: tensors[name] for name in targets}, lookups
+
+
+def _merge(k: Any, branch: Branch, tensors: list[Any], sources: list[str], key: str) -> Any:
+    if len(tensors) == 1:
+        return tensors[0]
+    entry = branch.merge
+    name, _ = keras_names.layer_entry(entry)
+    layer = keras_names.make_layer(entry, f"{key}.merge")
+    shapes = ", ".join(f"{s} {list(t.shape[1:])}" for s, t in zip(sources, tensors, strict=True))
+    try:
+        return layer(tensors)
+    except Exception as e:  # noqa: BLE001
+        hint = ("Concatenate joins shapes that differ only in the last axis" if name == "Concatenate" else
+                f"{name} needs the same shape from every branch")
+        raise UserError(f"{name} cannot merge {shapes}: {hint} ({one_line(e)[:160]})", f"{key}.merge") from None
+
+
+def _values(k: Any, inputs: dict[str, Any], needed: set[str], tensor: Any, train_x: dict[str, np.ndarray]) -> Any:
+    """What reaches `tensor` from the training split: the inputs themselves, or through the layers so far."""
+    from nnctl.data import pipeline
+
+    if len(needed) == 1 and tensor is inputs[next(iter(needed))]:
+        return train_x[next(iter(needed))]
+    names = sorted(needed)
+    sub = k.Model({n: inputs[n] for n in names}, tensor)
+    return pipeline.predict(sub, {n: train_x[n] for n in names}, ADAPT_BATCH)
+
+
+def _takes_strings(k: Any, layer: Any) -> bool:
+    return isinstance(layer, (k.layers.TextVectorization, k.layers.StringLookup, k.layers.Hashing))
+
+
+def output_activation(tensor: Any) -> str:
+    """The activation that makes an output tensor: a Softmax layer, or the producing layer's own,
+    looking through Dropout, Flatten and Reshape."""
+    k = keras()
+    while True:
+        layer = tensor._keras_history.operation
+        if isinstance(layer, k.layers.Softmax):
+            return "softmax"
+        act = getattr(layer, "activation", None)
+        if act is not None:
+            return getattr(act, "__name__", str(act))
+        if not isinstance(layer, (k.layers.Dropout, k.layers.Flatten, k.layers.Reshape)):
+            return "linear"
+        tensor = layer.input
