@@ -32,7 +32,7 @@ CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
 # Text inputs (TextVectorization: string ops neither TFLite nor ONNX has): keras.
 SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_heads": "keras", "slides_keras2": "onnx",
                  "mnist": "onnx", "temperature_lstm": "onnx", "temperature_forecast": "onnx", "multilabel_csv": "onnx",
-                 "autoencoder": "onnx"}
+                 "autoencoder": "onnx", "digits_rows": "onnx"}
 
 
 def nnctl_command() -> list[str]:

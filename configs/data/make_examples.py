@@ -115,6 +115,21 @@ def digit_sums() -> None:
     (HERE / "digits_sums.csv").write_text("\n".join(lines) + "\n")
 
 
+def digit_rows() -> None:
+    """Real images, seeded order: strips of 4 of scikit-learn's 8x8 digits side by side, read left to
+    right as a sequence of 32 pixel columns (8 pixels each), with the digit each column belongs to as
+    its class. Per-step classification (an (N, 32) integer y): a column alone rarely tells the digit,
+    the columns around it do."""
+    from sklearn.datasets import load_digits
+
+    b = load_digits()
+    rng = np.random.default_rng(23)
+    picks = rng.integers(0, len(b.images), size=(len(b.images), 4))
+    x = np.concatenate([b.images[picks[:, i]].transpose(0, 2, 1) for i in range(4)], axis=1) / 16  # (N, 32, 8)
+    y = np.repeat(b.target[picks], 8, axis=1).astype("uint8")
+    np.savez_compressed(HERE / "digits_rows.npz", x=x.astype("float32"), y=y)
+
+
 def digit_segments() -> None:
     """Real: scikit-learn's digits with a class for every pixel: 0 for background (under 4 of 16),
     else the digit plus 1. A per-position (8x8) classification target: which digit is this ink?"""
@@ -126,5 +141,5 @@ def digit_segments() -> None:
 
 
 if __name__ == "__main__":
-    for make in (iris, autompg, cars, temperature, reviews, multilabel, digit_images, digit_sums, digit_segments):
+    for make in (iris, autompg, cars, temperature, reviews, multilabel, digit_images, digit_sums, digit_rows, digit_segments):
         make()
