@@ -23,29 +23,26 @@ def iris() -> None:
     (HERE / "iris.csv").write_text("\n".join(lines) + "\n")
 
 
-def autompg() -> None:
-    """Real Auto MPG data from mlxtend, with `origin` as a categorical text column."""
+def _autompg_rows() -> list[list[str]]:
+    """mlxtend's real Auto MPG rows: 6 specs, origin (as usa/europe/japan), the car's name, mpg."""
     spec = importlib.util.find_spec("mlxtend")
     src = Path(spec.submodule_search_locations[0]) / "data" / "data" / "autompg.csv.gz"
     origin = {"1": "usa", "2": "europe", "3": "japan"}
-    lines = ["cylinders,displacement,horsepower,weight,acceleration,model_year,origin,mpg"]
     with gzip.open(src, "rt") as f:
-        for row in f:
-            c = row.strip().split(",")
-            lines.append(",".join([*c[:6], origin[c[6]], c[8]]))
+        return [[*c[:6], origin[c[6]], c[7], c[8]] for c in (row.strip().split(",") for row in f)]
+
+
+def autompg() -> None:
+    """Real Auto MPG data from mlxtend, with `origin` as a categorical text column."""
+    lines = ["cylinders,displacement,horsepower,weight,acceleration,model_year,origin,mpg"]
+    lines += [",".join([*r[:7], r[8]]) for r in _autompg_rows()]
     (HERE / "autompg.csv").write_text("\n".join(lines) + "\n")
 
 
 def cars() -> None:
-    """Real Auto MPG data from mlxtend with each car's name (text) and origin: the graph example's."""
-    spec = importlib.util.find_spec("mlxtend")
-    src = Path(spec.submodule_search_locations[0]) / "data" / "data" / "autompg.csv.gz"
-    origin = {"1": "usa", "2": "europe", "3": "japan"}
+    """The same cars with each one's name (text): the graph example's numbers + text, two heads."""
     lines = ["cylinders,displacement,horsepower,weight,acceleration,model_year,origin,car_name,mpg"]
-    with gzip.open(src, "rt") as f:
-        for row in f:
-            c = row.strip().split(",")
-            lines.append(",".join([*c[:6], origin[c[6]], c[7], c[8]]))
+    lines += [",".join(r) for r in _autompg_rows()]
     (HERE / "cars.csv").write_text("\n".join(lines) + "\n")
 
 

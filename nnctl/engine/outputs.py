@@ -14,8 +14,7 @@ from nnctl.config import Config
 from nnctl.config.graph import branch_layers, per_output
 from nnctl.errors import UserError
 from nnctl.model import keras_names, tasks
-from nnctl.model.build import loss_name
-from nnctl.model.graph import output_activation
+from nnctl.model.build import loss_name, output_activation
 
 
 @dataclass

@@ -70,7 +70,7 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     loss, metrics = keras_names.loss_and_metrics(loss_spec, metric_specs)
     optimizer = keras_names.optimizer(cfg.optimizer)
     warnings = [*cfg.translations, *data.warnings]
-    warnings += tasks.check(task, labels, units, model_mod.output_activation(built.body),
+    warnings += tasks.check(task, labels, units, model_mod.output_activation(model.outputs[0]),
                             model_mod.loss_name(loss), last, tuple(built.body.output_shape[1:]))
     if cfg.class_weight is not None and (task not in SINGLE_LABEL or labels.kind == "positions"):
         raise UserError(f"class_weight weighs single-label classes; this is a "

@@ -120,10 +120,12 @@ def output_units(body: Any, where: str) -> int:
     return int(np.prod(shape))
 
 
-def output_activation(body: Any) -> str:
-    """The activation of the output: a Softmax layer at the end, or the last layer's own."""
+def output_activation(tensor: Any) -> str:
+    """The activation that makes an output tensor (`model.outputs[i]`): a Softmax layer, or the
+    producing layer's own, looking back through Dropout, Flatten and Reshape."""
     k = keras()
-    for layer in reversed(body.layers):
+    while True:
+        layer = tensor._keras_history.operation
         if isinstance(layer, k.layers.Softmax):
             return "softmax"
         act = getattr(layer, "activation", None)
@@ -131,7 +133,7 @@ def output_activation(body: Any) -> str:
             return getattr(act, "__name__", str(act))
         if not isinstance(layer, (k.layers.Dropout, k.layers.Flatten, k.layers.Reshape)):
             return "linear"
-    return "linear"
+        tensor = layer.input
 
 
 def loss_name(loss: Any) -> str:

@@ -148,19 +148,3 @@ def _values(k: Any, inputs: dict[str, Any], needed: set[str], tensor: Any, train
 
 def _takes_strings(k: Any, layer: Any) -> bool:
     return isinstance(layer, (k.layers.TextVectorization, k.layers.StringLookup, k.layers.Hashing))
-
-
-def output_activation(tensor: Any) -> str:
-    """The activation that makes an output tensor: a Softmax layer, or the producing layer's own,
-    looking through Dropout, Flatten and Reshape."""
-    k = keras()
-    while True:
-        layer = tensor._keras_history.operation
-        if isinstance(layer, k.layers.Softmax):
-            return "softmax"
-        act = getattr(layer, "activation", None)
-        if act is not None:
-            return getattr(act, "__name__", str(act))
-        if not isinstance(layer, (k.layers.Dropout, k.layers.Flatten, k.layers.Reshape)):
-            return "linear"
-        tensor = layer.input
