@@ -84,11 +84,34 @@ def sweep(
         "watches, else val_loss].")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one nnctl train command per point.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+    space: Annotated[Optional[list[str]], typer.Option(
+        "--space", metavar="KEY=SPEC", help="A range to search: choice(a, b), int(lo, hi), int(lo, hi, log), "
+        "float(lo, hi), log(lo, hi); repeatable.")] = None,
+    search: Annotated[Optional[str], typer.Option(
+        "--search", help="grid | random | tpe: an Optuna study in the sweep folder [default: tpe with --space].")
+    ] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="The study's total trials, "
+                                                  "however many processes work on it.")] = None,
+    objective: Annotated[Optional[str], typer.Option(
+        "--objective", help="The validation value to optimise [default: early_stopping.monitor, else val_loss].")
+    ] = None,
+    prune: Annotated[str, typer.Option("--prune", help="median | hyperband | none: stop points that fall "
+                                       "behind.")] = "none",
+    storage: Annotated[Optional[str], typer.Option(
+        "--storage", metavar="URL", help="Any database Optuna takes [default: a journal file in the sweep folder].")
+    ] = None,
 ) -> None:
-    """Train every point of a grid (or random picks) as ordinary runs; resumable; ends with the leaderboard."""
+    """Train every point of a grid (or random picks), or search with Optuna, as ordinary runs; resumable;
+    ends with the leaderboard."""
     from nnctl.commands import sweep as core
     from nnctl.run import leaderboard
 
+    if space or search:
+        from nnctl.cli.searching import run_search
+
+        run_search(config, space or [], core.parse_grid(grid or []), set_ or [], runs_dir_or_default(runs_dir),
+                   search or "tpe", trials, objective, prune, storage, seed, parallel, sort, dry_run, as_json)
+        return
     plan = core.plan(config, grid or [], set_ or [], runs_dir_or_default(runs_dir), random_n, seed, repeat)
     if dry_run:
         sys.stdout.write("".join(f"{line}\n" for line in core.dry_run(plan)))

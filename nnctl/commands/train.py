@@ -13,6 +13,7 @@ import numpy as np
 
 from nnctl.config import differences, dump_yaml, flatten
 from nnctl.engine import checkpoint, loop, signals
+from nnctl.engine import pruning as pruning_mod
 from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.engine.testpass import test_pass
@@ -101,6 +102,9 @@ def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpo
         state, rec = _start(run, prep)
     else:
         newest = states[0]
+        if found is not None and found.status == "pruned":
+            raise UserError(f"{run} was pruned by its sweep at epoch {newest.epoch}: its objective fell behind the "
+                            "other points'; start a new run to train it further", "--resume")
         done = found is not None and found.status == "completed"
         if done and newest.stopped_early:
             raise UserError(f"{run} stopped early at epoch {newest.epoch} (early_stopping); "
@@ -136,10 +140,11 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
         board = Log(run.path, dump_yaml(prep.resolved()), rec.hparams, first_session=state.epoch == 0)
         plots.import_soon()
     reporter.start(cfg.epochs, loop.steps(prep))
+    pruning = pruning_mod.from_environment(state)  # a searching sweep's point
     try:
         with signals.on_signals() as stop:
             loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,
-                                                   tracker), stop)
+                                                   tracker, pruning), stop)
     except BaseException as e:
         _ended(e, run, rec, state, clock, chief)
         raise
@@ -174,7 +179,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
         run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
     except Exception as e:  # noqa: BLE001  (figures are extras: the trained, tested model stands)
         rec.warnings.append(f"plots/evaluation.json not written: {one_line(e)}")
-    rec.end("completed", clock())
+    rec.end("pruned" if pruning is not None and pruning.pruned else "completed", clock())
     run.write_record(rec)
     return rec
 

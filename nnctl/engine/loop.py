@@ -56,7 +56,8 @@ def fit(prep: Prepared, state: checkpoint.State, callbacks: list[Any], stop: Sto
 
 
 def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter: Reporter, clock: Clock,
-              stop: StopRequest, run: RunFolder | None, board: Any = None, tracker: Any = None) -> list[Any]:
+              stop: StopRequest, run: RunFolder | None, board: Any = None, tracker: Any = None,
+              pruning: Any = None) -> list[Any]:
     """The loop's callbacks in the order they run; `run` None (a non-chief worker) writes nothing."""
     from nnctl.engine import callbacks as cb
 
@@ -64,6 +65,8 @@ def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter:
     watch.stop = stop
     monitor = cb.Monitor(state, prep.cfg.early_stopping)
     chosen: list[Any] = [watch, monitor]
+    if pruning is not None:  # before the checkpoint, so that a pruned point's stop is saved with it
+        chosen.append(pruning)
     if run is not None:
         flops = training_flops_per_example(prep.model)
         n, batch = len(prep.data.train), prep.cfg.batch_size

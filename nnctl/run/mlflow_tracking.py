@@ -14,7 +14,7 @@ from nnctl.errors import UserError
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record
 
-STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 
 
 def wanted(flag: bool) -> bool:

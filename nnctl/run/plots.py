@@ -201,3 +201,32 @@ def _unit(img: np.ndarray) -> np.ndarray:
         img = img[..., 0]
     lo, hi = float(img.min()), float(img.max())
     return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def search(trials: list[dict[str, Any]], objective: str, direction: str, params: list[str], path: Path) -> None:
+    """A searching sweep at a glance: the objective per trial with the best so far, then the
+    objective against each parameter (pruned and failed trials have no value and are left out)."""
+    done = [t for t in trials if t["value"] is not None]
+    if not done:
+        return
+    fig, axes = _figure(1, 1 + len(params), (4.2 * (1 + len(params)), 3.4))
+    ax = axes[0][0]
+    numbers, values = [t["number"] for t in done], [t["value"] for t in done]
+    best = np.maximum.accumulate(values) if direction == "maximize" else np.minimum.accumulate(values)
+    ax.scatter(numbers, values, s=18, label="trial")
+    ax.step(numbers, best, where="post", color="tab:red", label="best so far")
+    ax.set(xlabel="trial", ylabel=objective, title="search")
+    ax.legend(fontsize=8)
+    for ax, key in zip(axes[0][1:], params, strict=True):
+        xs = [t["params"].get(key) for t in done]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+            ax.scatter(xs, values, s=18)
+            if min(xs) > 0 and max(xs) / min(xs) > 50:
+                ax.set_xscale("log")
+        else:  # choices: one column per distinct value, in first-seen order
+            labels = list(dict.fromkeys(str(x) for x in xs))
+            ax.scatter([labels.index(str(x)) for x in xs], values, s=18)
+            ax.set_xticks(range(len(labels)), labels=labels, fontsize=7)
+        ax.set(xlabel=key, ylabel=objective)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)

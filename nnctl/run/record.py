@@ -17,14 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nnctl import __version__
 
-Status = Literal["running", "completed", "failed", "interrupted"]
+Status = Literal["running", "completed", "failed", "interrupted", "pruned"]
 _OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow")
 
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    status: Status = Field("running", description="running, completed, failed or interrupted")
+    status: Status = Field("running", description="running, completed, failed, interrupted or pruned (by a "
+                                               "searching sweep)")
     started_at: float | None = Field(None, description="when the run first started (Unix time)")
     task: str | None = Field(None, description="classification, binary, multilabel or regression")
     epochs: int = Field(0, description="complete epochs so far")

@@ -1,0 +1,351 @@
+"""Sweeps that search: an Optuna study (grid, random or TPE; median or Hyperband pruning) whose
+points are ordinary `nnctl train` runs in the sweep folder.
+
+The study lives in the folder (Optuna's journal file, or `--storage URL`): a re-run after a kill
+resumes it, and several `nnctl sweep` processes with the same arguments, on one machine or on
+several sharing the folder, work on the one study. Trials are asked for under a file lock, so
+the study never holds more than `--trials`. The objective is a validation value: test values
+are shown beside it, never used to choose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnctl.config import load_config, load_yaml
+from nnctl.engine import pruning as pruning_mod
+from nnctl.engine import signals as stopping
+from nnctl.errors import UserError
+from nnctl.run import folder as runs
+from nnctl.run.text import higher_is_better
+
+SEARCHES = ("grid", "random", "tpe")
+PRUNERS = ("median", "hyperband", "none")
+_SPEC = re.compile(r"^\s*(choice|int|float|log)\s*\((.*)\)\s*$", re.DOTALL)
+
+
+@dataclass
+class Space:
+    key: str
+    kind: str  # choice | int | float
+    values: list[Any]  # choice: the values; int/float: [low, high]
+    log: bool = False
+
+    def distribution(self) -> Any:
+        from optuna import distributions as d
+
+        if self.kind == "choice":
+            return d.CategoricalDistribution([json.dumps(v) for v in self.values])  # any YAML value, hashable
+        cls = d.IntDistribution if self.kind == "int" else d.FloatDistribution
+        return cls(self.values[0], self.values[1], log=self.log)
+
+    def value(self, suggested: Any) -> Any:
+        return json.loads(suggested) if self.kind == "choice" else suggested
+
+
+def parse_space(item: str) -> Space:
+    """`KEY=choice(a, b)`, `int(lo, hi)`, `int(lo, hi, log)`, `float(lo, hi)` or `log(lo, hi)`."""
+    key, sep, spec = item.partition("=")
+    key = key.strip()
+    where = f"--space {item!r}"
+    match = _SPEC.match(spec)
+    if not sep or not key or not match:
+        raise UserError(f"{where}: expected KEY=SPEC with SPEC one of choice(a, b, ...), int(lo, hi), "
+                        "int(lo, hi, log), float(lo, hi), log(lo, hi)")
+    kind, inner = match.groups()
+    try:
+        args = load_yaml(f"[{inner}]")
+    except Exception:  # noqa: BLE001  (yaml's errors: a SPEC that is not YAML)
+        raise UserError(f"{where}: the arguments are not valid YAML") from None
+    if kind == "choice":
+        if not args:
+            raise UserError(f"{where}: choice() needs at least one value")
+        return Space(key, "choice", args)
+    log = kind == "log"
+    if kind == "int" and len(args) == 3 and args[2] == "log":
+        args, log = args[:2], True
+    numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+    if len(args) != 2 or not numbers or (kind == "int" and not all(isinstance(a, int) for a in args)):
+        form = {"int": "int(lo, hi) or int(lo, hi, log) with whole numbers", "float": "float(lo, hi)",
+                "log": "log(lo, hi)"}[kind]
+        raise UserError(f"{where}: expected {form}")
+    lo, hi = args
+    if (kind == "int" and lo > hi) or (kind != "int" and lo >= hi):
+        raise UserError(f"{where}: the range is empty ({lo} to {hi}); give low < high")
+    if log and lo <= 0:
+        raise UserError(f"{where}: a log range needs low > 0, got {lo}")
+    return Space(key, "float" if kind == "log" else kind, [lo, hi], log)
+
+
+def objective_name(objective: str | None, monitor: str | None) -> str:
+    """The logged name of the validation value to optimise (`val_accuracy`); test values are refused."""
+    name = objective or (monitor if monitor and monitor.startswith("val_") else "val_loss")
+    name = name.replace(".", "_", 1) if name.startswith(("val.", "test.")) else name
+    if name.startswith("test_"):
+        raise UserError(f"bad value {objective!r}: the objective chooses the model, and choosing on the test "
+                        f"split leaks it into the choice; use val_{name[5:]} (the test values are shown beside "
+                        "it)", "--objective")
+    return name if name.startswith("val_") else f"val_{name}"
+
+
+@dataclass
+class Search:
+    folder: Path
+    config: Path
+    base: list[str]
+    spaces: list[Space]
+    search: str
+    trials: int
+    objective: str  # logged name, e.g. val_loss
+    prune: str
+    storage: str
+    study_name: str
+    seed: int
+    epochs: int
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if higher_is_better(self.objective[4:]) else "minimize"
+
+
+def plan(config: Path, spaces: list[str], grid: dict[str, list[Any]], base: list[str], runs_dir: Path,
+         search: str, trials: int | None, objective: str | None, prune: str, storage: str | None,
+         seed: int) -> Search:
+    """Parse and check everything before any point runs: SPECs, keys, the objective."""
+    if search not in SEARCHES:
+        raise UserError(f"bad value {search!r}: one of {', '.join(SEARCHES)}", "--search")
+    if prune not in PRUNERS:
+        raise UserError(f"bad value {prune!r}: one of {', '.join(PRUNERS)}", "--prune")
+    parsed = [parse_space(s) for s in spaces] + [Space(k, "choice", v) for k, v in grid.items()]
+    if not parsed:
+        raise UserError("give at least one --space KEY=SPEC (or --grid KEY=V1,V2)", "--space")
+    if search == "grid" and any(s.kind != "choice" for s in parsed):
+        raise UserError("grid search takes choice(...) spaces or --grid values; use --search tpe or random for "
+                        "ranges", "--search")
+    cfg = load_config(config, base)
+    for s in parsed:  # every value a point can get fits the schema (ranges: both ends)
+        for v in s.values:
+            from nnctl.commands.sweep import flow
+
+            try:
+                load_config(config, [*base, f"{s.key}={flow(v)}"])
+            except UserError as e:
+                raise UserError(f"--space {s.key}: the value {flow(v)} does not fit the config: {e}") from None
+    if cfg.data.validation_split <= 0 and cfg.data.validation is None:
+        raise UserError("a search optimises a validation value; this config has no validation split "
+                        "(set data.validation_split > 0)", "--objective")
+    name = objective_name(objective, cfg.early_stopping.monitor if cfg.early_stopping else None)
+    if trials is None:
+        if search != "grid":
+            raise UserError(f"--search {search} needs --trials N (the study's total)", "--trials")
+        trials = 1
+        for s in parsed:
+            trials *= len(s.values)
+    identity = json.dumps({"config": config.read_text(), "set": base, "spaces": [vars(s) for s in parsed],
+                           "search": search, "objective": name, "prune": prune, "seed": seed}, sort_keys=True,
+                          default=str)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    stem = runs.safe_name(cfg.name or config.stem)
+    folder = runs_dir.resolve() / f"{stem}-search-{digest}"
+    return Search(folder, config.resolve(), base, parsed, search, trials, name, prune,
+                  storage or str(folder / "study.journal"), f"{stem}-{digest}", seed, cfg.epochs)
+
+
+def _study(s: Search) -> Any:
+    import optuna
+
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=s.seed + os.getpid()),
+                "random": lambda: optuna.samplers.RandomSampler(seed=s.seed + os.getpid()),
+                "grid": lambda: optuna.samplers.GridSampler({sp.key: [json.dumps(v) for v in sp.values]
+                                                             for sp in s.spaces}, seed=s.seed)}
+    pruner = pruning_mod.pruner(s.prune, s.epochs)
+    # The seed moves with the process: workers started together must not propose the same points.
+    return optuna.create_study(study_name=s.study_name, storage=pruning_mod.open_storage(s.storage),
+                               direction=s.direction, sampler=samplers[s.search](), pruner=pruner,
+                               load_if_exists=True)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One process at a time counts the study's trials and asks for the next (an fcntl lock, which
+    NFS and other shared file systems honour)."""
+    with open(folder / "study.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _requeue_dead(study: Any) -> None:
+    """Trials left running by a sweep that was killed on this machine: failed, and their points asked again."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = t.user_attrs.get("owner", {})
+        if owner.get("host") == host and not _alive(int(owner.get("pid", 0))):
+            study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            study.enqueue_trial(t.params, skip_if_exists=False)
+
+
+def _counted(study: Any) -> int:
+    """Trials that count towards --trials: all but those a killed sweep left (asked again instead)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("requeued"))
+
+
+def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m: None) -> Any:
+    """Work on the study until it holds --trials trials; returns the study."""
+    from optuna.trial import TrialState
+
+    s.folder.mkdir(parents=True, exist_ok=True)
+    (s.folder / "logs").mkdir(exist_ok=True)
+    runs.write_json(s.folder / runs.SWEEP_MANIFEST, {"config": str(s.config), "search": s.search,
+                                                     "objective": s.objective, "trials": s.trials,
+                                                     "storage": s.storage, "study": s.study_name})
+    with _locked(s.folder):
+        study = _study(s)
+        _requeue_dead(study)
+    env = {**os.environ, "NNCTL_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))}
+    distributions = {sp.key: sp.distribution() for sp in s.spaces}
+    children: set[subprocess.Popen] = set()
+    lock = threading.Lock()
+
+    with stopping.on_signals() as stop:
+
+        def worker() -> None:
+            while not stop:
+                with _locked(s.folder):
+                    if _counted(study) >= s.trials:
+                        return
+                    trial = study.ask(distributions)
+                    trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+                overrides = [f"{sp.key}={_flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
+                state, value, detail = _point(s, trial, overrides, env, children, lock)
+                if state == TrialState.COMPLETE:
+                    study.tell(trial, value)
+                elif state == TrialState.PRUNED:
+                    study.tell(trial, state=TrialState.PRUNED)
+                elif state is None:  # interrupted: left running, asked again on the next run
+                    return
+                else:
+                    study.tell(trial, state=TrialState.FAIL)
+                on_event(f"trial {trial.number + 1}/{s.trials} {' '.join(overrides)}: {detail}")
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(parallel)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            if stop:
+                with lock:
+                    for proc in children:
+                        proc.terminate()
+            time.sleep(0.1)
+    return study
+
+
+def _flow(value: Any) -> str:
+    from nnctl.commands.sweep import flow
+
+    return flow(value)
+
+
+def _point(s: Search, trial: Any, overrides: list[str], env: dict[str, str], children: set, lock: Any
+           ) -> tuple[Any, float | None, str]:
+    """One trial as an `nnctl train` process: (its state, objective value, a line for the user)."""
+    from optuna.trial import TrialState
+
+    name = f"{s.study_name.rsplit('-', 1)[0]}-t{trial.number + 1:03d}"
+    sets = [a for item in [*s.base, *overrides] for a in ("--set", item)]
+    cmd = [sys.executable, "-m", "nnctl.cli", "train", str(s.config), *sets, "--name", name,
+           "--runs-dir", str(s.folder), "--json"]
+    spec = {"storage": s.storage, "study": s.study_name, "trial_id": trial._trial_id, "objective": s.objective,
+            "prune": s.prune, "epochs": s.epochs}
+    began = time.time()
+    with open(s.folder / "logs" / f"{name}.log", "a") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+                                env={**env, pruning_mod.ENV: json.dumps(spec)})
+        with lock:
+            children.add(proc)
+        out, _ = proc.communicate()
+        with lock:
+            children.discard(proc)
+    try:
+        result = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        result = {}
+    run_dir = result.get("run_dir")
+    if run_dir:
+        trial.set_user_attr("run_dir", run_dir)
+    meta = runs.read_json(Path(run_dir) / runs.METRICS) if run_dir else None
+    status = (meta or {}).get("status")
+    took = f"({time.time() - began:.1f}s)"
+    if proc.returncode in (130, -15, -2) and status not in ("completed", "pruned"):
+        return None, None, f"interrupted {took}"
+    value = ((meta or {}).get("val") or {}).get(s.objective[4:])
+    if status == "completed" and isinstance(value, (int, float)):
+        return TrialState.COMPLETE, float(value), f"{s.objective} {value:.4g} {took}"
+    if status == "pruned":
+        return TrialState.PRUNED, None, f"pruned at epoch {(meta or {}).get('epochs')} {took}"
+    return TrialState.FAIL, None, f"failed: {result.get('error') or f'exit {proc.returncode}'} {took}"
+
+
+def summary(s: Search, study: Any) -> dict[str, Any]:
+    """What the sweep folder ends with (search.json): the best trial's overrides as a --set line,
+    each parameter's importance, every trial's state and value; the plots beside it."""
+    from optuna.trial import TrialState
+
+    from nnctl.run import plots
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    trials = [{"number": t.number + 1, "state": t.state.name.lower(), "value": t.value,
+               "params": {sp.key: sp.value(t.params[sp.key]) for sp in s.spaces if sp.key in t.params},
+               "run_dir": t.user_attrs.get("run_dir")} for t in study.get_trials(deepcopy=False)
+              if not t.user_attrs.get("requeued")]
+    out: dict[str, Any] = {"objective": s.objective, "direction": s.direction, "trials": trials}
+    if done:
+        best = study.best_trial
+        sets = [f"{sp.key}={_flow(sp.value(best.params[sp.key]))}" for sp in s.spaces]
+        out["best"] = {"number": best.number + 1, "value": best.value, "run_dir": best.user_attrs.get("run_dir"),
+                       "set": " ".join(f"--set {_quote(x)}" for x in sets)}
+    if len(done) >= 2 and len(s.spaces) >= 1:
+        import optuna
+
+        try:
+            out["importance"] = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        except (RuntimeError, ValueError) as e:  # every point alike, or a single value per parameter
+            out["importance_note"] = str(e)
+    runs.write_json(s.folder / "search.json", out)
+    plots.search(trials, s.objective, s.direction, [sp.key for sp in s.spaces], s.folder / "search.png")
+    return out
+
+
+def _quote(item: str) -> str:
+    import shlex
+
+    return shlex.quote(item)
