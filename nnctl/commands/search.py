@@ -17,8 +17,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnctl.commands import workers
 from nnctl.config import load_config, load_yaml
 from nnctl.engine import pruning as pruning_mod
 from nnctl.engine import signals as stopping
@@ -233,12 +232,11 @@ def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m
         _requeue_dead(study)
     env = {**os.environ, "NNCTL_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))}
     distributions = {sp.key: sp.distribution() for sp in s.spaces}
-    children: set[subprocess.Popen] = set()
-    lock = threading.Lock()
+    pool = [workers.Worker(env) for _ in range(parallel)]
 
     with stopping.on_signals() as stop:
 
-        def worker() -> None:
+        def worker(warm: workers.Worker) -> None:
             while not stop:
                 with _locked(s.folder):
                     if _counted(study) >= s.trials:
@@ -246,7 +244,7 @@ def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m
                     trial = study.ask(distributions)
                     trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
                 overrides = [f"{sp.key}={_flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
-                state, value, detail = _point(s, trial, overrides, env, children, lock)
+                state, value, detail = _point(s, trial, overrides, warm)
                 if state == TrialState.COMPLETE:
                     study.tell(trial, value)
                 elif state == TrialState.PRUNED:
@@ -257,15 +255,18 @@ def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m
                     study.tell(trial, state=TrialState.FAIL)
                 on_event(f"trial {trial.number + 1}/{s.trials} {' '.join(overrides)}: {detail}")
 
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(parallel)]
+        threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in pool]
         for t in threads:
             t.start()
+        stopped = False
         while any(t.is_alive() for t in threads):
-            if stop:
-                with lock:
-                    for proc in children:
-                        proc.terminate()
+            if stop and not stopped:
+                stopped = True
+                for w in pool:
+                    w.terminate()
             time.sleep(0.1)
+    for w in pool:
+        w.close()
     return study
 
 
@@ -275,26 +276,17 @@ def _flow(value: Any) -> str:
     return flow(value)
 
 
-def _point(s: Search, trial: Any, overrides: list[str], env: dict[str, str], children: set, lock: Any
-           ) -> tuple[Any, float | None, str]:
-    """One trial as an `nnctl train` process: (its state, objective value, a line for the user)."""
+def _point(s: Search, trial: Any, overrides: list[str], warm: workers.Worker) -> tuple[Any, float | None, str]:
+    """One trial as `nnctl train` in a warm worker: (its state, objective value, a line for the user)."""
     from optuna.trial import TrialState
 
     name = f"{s.study_name.rsplit('-', 1)[0]}-t{trial.number + 1:03d}"
     sets = [a for item in [*s.base, *overrides] for a in ("--set", item)]
-    cmd = [sys.executable, "-m", "nnctl.cli", "train", str(s.config), *sets, "--name", name,
-           "--runs-dir", str(s.folder), "--json"]
+    args = ["train", str(s.config), *sets, "--name", name, "--runs-dir", str(s.folder), "--json"]
     spec = {"storage": s.storage, "study": s.study_name, "trial_id": trial._trial_id, "objective": s.objective,
             "prune": s.prune, "epochs": s.epochs}
     began = time.time()
-    with open(s.folder / "logs" / f"{name}.log", "a") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-                                env={**env, pruning_mod.ENV: json.dumps(spec)})
-        with lock:
-            children.add(proc)
-        out, _ = proc.communicate()
-        with lock:
-            children.discard(proc)
+    code, out = warm.run(args, s.folder / "logs" / f"{name}.log", {pruning_mod.ENV: json.dumps(spec)})
     try:
         result = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -305,14 +297,14 @@ def _point(s: Search, trial: Any, overrides: list[str], env: dict[str, str], chi
     meta = runs.read_json(Path(run_dir) / runs.METRICS) if run_dir else None
     status = (meta or {}).get("status")
     took = f"({time.time() - began:.1f}s)"
-    if proc.returncode in (130, -15, -2) and status not in ("completed", "pruned"):
+    if code in (130, -15) and status not in ("completed", "pruned"):
         return None, None, f"interrupted {took}"
     value = ((meta or {}).get("val") or {}).get(s.objective[4:])
     if status == "completed" and isinstance(value, (int, float)):
         return TrialState.COMPLETE, float(value), f"{s.objective} {value:.4g} {took}"
     if status == "pruned":
         return TrialState.PRUNED, None, f"pruned at epoch {(meta or {}).get('epochs')} {took}"
-    return TrialState.FAIL, None, f"failed: {result.get('error') or f'exit {proc.returncode}'} {took}"
+    return TrialState.FAIL, None, f"failed: {result.get('error') or f'exit {code}'} {took}"
 
 
 def summary(s: Search, study: Any) -> dict[str, Any]:

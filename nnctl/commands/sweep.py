@@ -1,7 +1,8 @@
 """Sweeps: a grid (or random picks from it) of ordinary `nnctl train` runs in one folder with a manifest.
 
-Each point runs as its own `nnctl train` process, so a crash or a failed point never
-takes the others down, and `--parallel N` gives each process its share of the cores.
+Each point runs as `nnctl train` in a warm worker process (commands/workers.py: TensorFlow
+imported once per worker, Keras' state cleared between points), so a crash or a failed point
+never takes the others down, and `--parallel N` gives each worker its share of the cores.
 The sweep folder's name is a hash of the config and the sweep's arguments: running the
 same sweep again finds the same folder, skips finished points, resumes interrupted ones
 and retries failed ones.
@@ -15,8 +16,6 @@ import json
 import os
 import random
 import shlex
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from nnctl.commands import workers
 from nnctl.config import load_config, load_yaml
 from nnctl.engine import signals as stopping
 from nnctl.errors import UserError
@@ -57,8 +57,9 @@ class Sweep:
     args: dict[str, Any]
 
     def command(self, point: Point, program: list[str] | None = None) -> list[str]:
-        """The `nnctl train` command line of one point (`--resume` where it left a checkpoint)."""
-        prog = program or ["nnctl"]
+        """The `nnctl train` command line of one point (`--resume` where it left a checkpoint);
+        `program` [] gives the arguments alone, as a warm worker takes them."""
+        prog = ["nnctl"] if program is None else program
         if point.status == "interrupted" and point.run_dir and runs.RunFolder(Path(point.run_dir)).checkpoints.is_dir():
             return [*prog, "train", "--resume", point.run_dir, "--json"]
         sets = [a for item in [*self.base, *point.overrides] for a in ("--set", item)]
@@ -147,25 +148,23 @@ def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = l
     write_manifest(sweep)
     env = {**os.environ, "NNCTL_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))}
     lock = threading.Lock()
-    children: set[subprocess.Popen] = set()
+    warm: list[workers.Worker] = []
+    local = threading.local()  # each of the pool's threads keeps one warm worker
 
     with stopping.on_signals() as stop:
 
         def one(p: Point) -> None:
             if stop:
                 return
-            cmd = sweep.command(p, [sys.executable, "-m", "nnctl.cli"])
+            if not hasattr(local, "worker"):
+                local.worker = workers.Worker(env)
+                with lock:
+                    warm.append(local.worker)
             began = time.time()
             log_path = sweep.folder / "logs" / f"{p.name}.log"
-            with open(log_path, "a") as log:
-                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-                                        start_new_session=True)  # signals reach it through the sweep only
-                with lock:
-                    children.add(proc)
-                out, _ = proc.communicate()
+            code, out = local.worker.run(sweep.command(p, []), log_path)
             with lock:
-                children.discard(proc)
-                _record(p, proc.returncode, out, log_path)
+                _record(p, code, out, log_path)
                 write_manifest(sweep)
             on_event(f"point {p.id}/{len(sweep.points)} {' '.join(p.overrides)}: {p.status}"
                      f"{_scores('val', p.val)}{_scores('test', p.test)} ({time.time() - began:.1f}s)")
@@ -174,17 +173,21 @@ def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = l
             futures = [pool.submit(one, p) for p in todo]
             try:
                 while any(not f.done() for f in futures):
-                    if stop:
+                    if stop and not getattr(local, "stopped", False):
+                        local.stopped = True
                         with lock:
-                            for proc in children:
-                                proc.terminate()  # each finishes its batch, saves, exits 130
+                            for w in warm:
+                                w.terminate()  # each point finishes its batch, saves, ends with 130
                     time.sleep(0.1)
             except KeyboardInterrupt:  # a second Ctrl-C: stop everything now
-                for proc in list(children):
-                    proc.kill()
+                for w in list(warm):
+                    if w.proc is not None:
+                        w.proc.kill()
                 raise
         for f in futures:
             f.result()
+    for w in warm:
+        w.close()
     if stop:
         for p in todo:
             if p.status == "pending":
@@ -215,7 +218,9 @@ def _record(p: Point, code: int, out: str, log: Path) -> None:
     if (meta or {}).get("status") == "completed":  # even if a stop signal caught it on its way out
         p.status, p.error = "completed", None
         return
-    p.status = "interrupted" if code == 130 or code < 0 else "failed"
+    # 130: stopped by the sweep's Ctrl-C/SIGTERM (-15: before training began). Any other signal
+    # killed the worker with the point (a crash, the OOM killer): failed, with that said.
+    p.status = "interrupted" if code in (130, -15) else "failed"
     p.error = result.get("error") or _last_error(log) or f"exit {code}"
 
 
