@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -51,6 +51,12 @@ def train(
     from nnctl.engine.prepare import prepare
     from nnctl.run.text import sizes_line
 
+    if cfg.data.folds is not None and cfg.data.fold is None:
+        if run is not None:
+            raise UserError(f"a cross-validation run is resumed fold by fold: nnctl train --resume {run}/fold-N",
+                            "--resume")
+        _train_folds(cfg, source.parent, runs_dir_or_default(runs_dir), mlflow, as_json)
+        return
     prep = prepare(cfg, source.parent, distributed=True)
     warn(prep.warnings)
 
@@ -73,6 +79,27 @@ def train(
         if dist.get("strategy", "none") != "none":
             result.update({k: dist.get(k) for k in ("chief", "worker", "weights_sha256")})
         print(json.dumps(result))
+    else:
+        print(run)
+
+
+def _train_folds(cfg: Any, config_dir: Path, runs_dir: Path, mlflow: bool, as_json: bool) -> None:
+    from nnctl.commands.folds import train_folds
+    from nnctl.run.text import sizes_line
+
+    def on_fold(i: int, k: int, prep: Any) -> None:
+        warn(prep.warnings)
+        err.print(f"training {prep.cfg.name} fold {i}/{k}: {sizes_line(prep.data.sizes())} examples, "
+                  f"{prep.cfg.epochs} epochs", highlight=False)
+
+    run, meta = train_folds(cfg, config_dir, runs_dir, Progress(err), mlflow, on_fold)
+    std = meta["folds"]
+    for split in ("val", "test"):
+        err.print(f"{split} over {std['k']} folds: " + ", ".join(
+            f"{m} {v:.4f} ± {std[split + '_std'][m]:.4f}" for m, v in meta[split].items()), highlight=False)
+    if as_json:
+        print(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"], "val": meta["val"],
+                          "folds": std, "duration_s": meta["duration_s"]}))
     else:
         print(run)
 

@@ -27,8 +27,9 @@ from nnctl.run.tensorboard import Log
 
 
 def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
-          resume: Path | None = None, mlflow: bool = False) -> tuple[Path, Record]:
-    """Fit, test and fill a run folder; returns (run folder, its record).
+          resume: Path | None = None, mlflow: bool = False, into: Path | None = None) -> tuple[Path, Record]:
+    """Fit, test and fill a run folder (a new one in runs_dir, or `into`, made empty by the caller:
+    a cross-validation fold); returns (run folder, its record).
 
     With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow.
     """
@@ -40,7 +41,7 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
         run = RunFolder(Path(dist.agree("")))
         rec = Record(distribution=dist.info(prep.cfg.batch_size))
         return run.path, _train(prep, run, monitor_state(prep), rec, reporter)
-    run = RunFolder(resume) if resume else RunFolder.create(runs_dir, prep.cfg.name or "run")
+    run = RunFolder(resume or into) if resume or into else RunFolder.create(runs_dir, prep.cfg.name or "run")
     dist.agree(str(run))  # every worker learns the chief's folder
     with run.lock():
         state, rec = _resume(run, prep, reporter) if resume else _start(run, prep)

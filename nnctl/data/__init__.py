@@ -98,7 +98,11 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
                             "or test: PATH", "data.test_split")
         whole, test = split(whole, spec.test_split, cfg.seed, stratify, loaded.chronological)
     val = None
-    if spec.validation is not None:
+    if spec.folds is not None:  # cross-validation: this run's fold of the training data validates it
+        from nnctl.data.folds import fold
+
+        whole, val = fold(whole, spec.folds, spec.fold or 1, cfg.seed + 1, stratify, loaded.chronological)
+    elif spec.validation is not None:
         val = _side_file(spec, "validation", config_dir, loaded)
     elif spec.validation_split > 0:
         whole, val = split(whole, spec.validation_split, cfg.seed + 1, stratify, loaded.chronological)

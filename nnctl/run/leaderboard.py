@@ -70,10 +70,14 @@ def _row(path: Path) -> dict[str, Any] | None:
         "_directions": meta.get("directions") if isinstance(meta.get("directions"), dict) else {},
         "config": hparams,
     }
+    folds = meta.get("folds") if isinstance(meta.get("folds"), dict) else {}
     for split in ("val", "test"):
         values = meta.get(split)
         for k, v in (values.items() if isinstance(values, dict) else []):
             row[f"{split}.{k}"] = v
+            std = (folds.get(f"{split}_std") or {}).get(k)
+            if isinstance(std, (int, float)):  # cross-validation: shown as mean ± std, ranked by the mean
+                row.setdefault("_std", {})[f"{split}.{k}"] = std
     return row
 
 
@@ -172,8 +176,14 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
                      key=lambda k: (not k.startswith("val."), k))  # validation first: it is what ranks
     notes = ["note"] if any(r.get("note") for r in rows) else []
     columns = [*FIXED, *knobs, *metrics, *notes]
-    cells = [[r["config"].get(c) if c in knobs else r.get(c) for c in columns] for r in rows]
+    cells = [[r["config"].get(c) if c in knobs else _shown(r, c) for c in columns] for r in rows]
     return columns, cells
+
+
+def _shown(row: dict[str, Any], column: str) -> Any:
+    std = (row.get("_std") or {}).get(column)
+    value = row.get(column)
+    return f"{value:.4f} ± {std:.4f}" if std is not None and isinstance(value, (int, float)) else value
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:

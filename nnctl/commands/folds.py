@@ -1,0 +1,72 @@
+"""Cross-validation (`data.folds: K`): K ordinary fold runs (`fold-1` ... `fold-K`) inside one run
+folder, each validated on its own fold of the training data; the test split stays out of every
+fold. The folder's metrics.json holds each metric's mean (as `val` / `test`, so rankings and
+sweeps use the folds' mean), its standard deviation and the per-fold values; its model.keras is
+the fold model with the best validation value (chosen on validation, never test).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from nnctl.config import Config, dump_yaml
+from nnctl.engine.prepare import prepare
+from nnctl.engine.reporter import Reporter
+from nnctl.run.folder import RunFolder
+from nnctl.run.text import higher_is_better
+
+
+def train_folds(cfg: Config, config_dir: Path | None, runs_dir: Path, reporter: Reporter | None = None,
+                mlflow: bool = False, on_fold: Any = None) -> tuple[Path, dict[str, Any]]:
+    from nnctl.commands.train import train
+
+    k = int(cfg.data.folds)
+    parent = RunFolder.create(runs_dir, cfg.name or "run")
+    began = time.time()
+    done: list[tuple[Path, Any]] = []
+    resolved: dict[str, Any] = {}
+    for i in range(1, k + 1):
+        fold_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"fold": i})})
+        prep = prepare(fold_cfg, config_dir, distributed=True)
+        if on_fold is not None:
+            on_fold(i, k, prep)
+        into = parent.path / f"fold-{i}"
+        into.mkdir()
+        path, rec = train(prep, runs_dir, reporter, into=into, mlflow=mlflow)
+        done.append((path, rec))
+        resolved = prep.resolved()
+    resolved["data"]["fold"] = None
+    parent.path.joinpath("config.yaml").write_text(dump_yaml(resolved))
+    shutil.copyfile(done[0][0] / "summary.txt", parent.path / "summary.txt")
+    meta = _aggregate(cfg, done, time.time() - began)
+    best = meta["folds"]["model_from"]
+    shutil.copyfile(parent.path / best / "model.keras", parent.path / "model.keras")
+    parent.write_json(parent.metrics, meta)
+    return parent.path, meta
+
+
+def _aggregate(cfg: Config, done: list[tuple[Path, Any]], took: float) -> dict[str, Any]:
+    """The folds' records as one: mean, std and per-fold values of every val and test metric."""
+    records = [rec for _, rec in done]
+    first = records[0].model_dump(mode="json")
+    out: dict[str, Any] = {**first, "status": "completed" if all(r.status == "completed" for r in records)
+                           else "failed", "duration_s": round(took, 3), "best_epoch": None,
+                           "epochs": max(r.epochs for r in records)}
+    folds: dict[str, Any] = {"k": len(records), "runs": [p.name for p, _ in done]}
+    for split in ("val", "test"):
+        names = [m for m in getattr(records[0], split) if all(m in getattr(r, split) for r in records)]
+        values = {m: [float(getattr(r, split)[m]) for r in records] for m in names}
+        out[split] = {m: statistics.fmean(v) for m, v in values.items()}
+        folds[split] = values
+        folds[f"{split}_std"] = {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in values.items()}
+    monitor = cfg.early_stopping.monitor if cfg.early_stopping else "val_loss"
+    name = monitor.removeprefix("val_") if monitor.startswith("val_") else "loss"
+    scores = folds["val"].get(name) or [0.0] * len(records)
+    pick = max if (records[0].directions or {}).get(name, "max" if higher_is_better(name) else "min") == "max" else min
+    folds["model_from"] = done[scores.index(pick(scores))][0].name
+    out["folds"] = folds
+    return out
