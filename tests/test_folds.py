@@ -41,3 +41,17 @@ def test_k_folds_in_one_run_folder_with_mean_std_and_per_fold_values(cli, tmp_pa
     assert cli("evaluate", run).exit_code == 0
     listed = cli("runs")
     assert listed.exit_code == 0 and "±" in listed.stdout and run.name in listed.stdout
+
+
+def test_repeated_points_are_one_leaderboard_row_each_with_mean_and_std(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "iris.yaml", IRIS.replace("folds: 3, ", "").replace("epochs: 5", "epochs: 2"))
+    r = cli("sweep", cfg, "--grid", "optimizer.learning_rate=0.01,0.05", "--repeat", "2", "--json")
+    assert r.exit_code == 0, r.stderr
+    board = json.loads(r.stdout)
+    assert len(board) == 2 and all("(+1 seeds)" in row["run"] for row in board)
+    assert all("±" in str(row["val.loss"]) for row in board)
+    means = [float(str(row["val.loss"]).split(" ± ")[0]) for row in board]
+    assert means == sorted(means)  # ranked by the mean over the seeds
+    runs = [json.loads((Path(p) / "metrics.json").read_text())["val"]["loss"]
+            for p in sorted(Path(board[0]["path"]).parent.glob("iris-p00*"))]
+    assert len(runs) == 4

@@ -118,7 +118,10 @@ def sweep(
         return
     err.print(f"sweep of {len(plan.points)} runs in {plan.folder} ({parallel} at a time)", highlight=False)
     points = core.execute(plan, parallel, lambda msg: err.print(msg, highlight=False, markup=False))
-    rows = leaderboard.order(leaderboard.of([Path(p.run_dir) for p in points if p.run_dir]), sort)
+    rows = leaderboard.of([Path(p.run_dir) for p in points if p.run_dir])
+    if repeat > 1:  # each point's seeds as one row: mean ± std, ranked by the mean
+        rows = leaderboard.repeats(rows)
+    rows = leaderboard.order(rows, sort)
     if as_json:
         sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
     else:

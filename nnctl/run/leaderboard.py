@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,30 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     columns = [*FIXED, *knobs, *metrics, *notes]
     cells = [[r["config"].get(c) if c in knobs else _shown(r, c) for c in columns] for r in rows]
     return columns, cells
+
+
+def repeats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs that differ only in their seed (a sweep's `--repeat K`) as one row each: every val and
+    test value their mean (what ranks), shown as mean ± std, as cross-validation folds are."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        key = json.dumps({k: v for k, v in r["config"].items() if k not in ("seed", "name")}, sort_keys=True,
+                         default=str)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        row = {**group[0], "run": f"{group[0]['run']} (+{len(group) - 1} seeds)", "_std": {},
+               "seeds": [g["config"].get("seed") for g in group], "runs": [g["path"] for g in group]}
+        for column in {k for g in group for k in g if k.startswith(("val.", "test."))}:
+            values = [g[column] for g in group if isinstance(g.get(column), (int, float))]
+            if len(values) == len(group):
+                row[column], row["_std"][column] = statistics.fmean(values), statistics.stdev(values)
+        row["status"] = "completed" if all(g["status"] == "completed" for g in group) else "mixed"
+        out.append(row)
+    return out
 
 
 def _shown(row: dict[str, Any], column: str) -> Any:
