@@ -13,19 +13,12 @@ import time
 from pathlib import Path
 
 from test_chain import nnctl_command
+from test_fresh_process import IRIS as BASE
+from test_fresh_process import nnctl
 
 from conftest import write_config
 
-IRIS = """
-data: {source: iris}
-layers: [{Dense: {units: 8, activation: relu}}, {Dense: {units: 3, activation: softmax}}]
-epochs: 5
-"""
-
-
-def nnctl(tmp_path: Path, *args: object, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([*nnctl_command(), *map(str, args)], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "NNCTL_RUNS_DIR": str(tmp_path / "runs")})
+IRIS = BASE + "epochs: 5\n"
 
 
 def test_a_warm_workers_point_equals_a_standalone_run(tmp_path: Path) -> None:
