@@ -128,3 +128,18 @@ def test_a_test_metric_is_refused_as_the_objective(cli, tmp_path: Path) -> None:
     r = cli("sweep", write_config(tmp_path / "iris.yaml", IRIS), "--space", "batch_size=choice(16, 32)",
             "--objective", "test_accuracy")
     assert r.exit_code == 2 and "--objective" in r.stderr and "use val_accuracy" in r.stderr, r.stderr
+
+
+def test_a_grid_search_in_a_database_with_hyperband_pruning(cli, tmp_path: Path) -> None:
+    """--search grid tries every choice once; --storage puts the study in any database Optuna takes."""
+    cfg = write_config(tmp_path / "iris.yaml", IRIS)
+    db = tmp_path / "study.db"
+    r = cli("sweep", cfg, "--space", "batch_size=choice(16, 64)", "--grid", "optimizer.learning_rate=0.01,0.1",
+            "--search", "grid", "--prune", "hyperband", "--storage", f"sqlite:///{db}", "--json")
+    assert r.exit_code == 0, r.stderr
+    trials = study(Path(json.loads(r.stdout)[0]["path"]).parent)
+    combos = {(t["params"]["batch_size"], t["params"]["optimizer.learning_rate"]) for t in trials}
+    assert combos == {(16, 0.01), (16, 0.1), (64, 0.01), (64, 0.1)} and len(trials) == 4  # the grid, once each
+    assert db.stat().st_size > 0 and not list(tmp_path.glob("runs/*/study.journal"))
+    ranges = cli("sweep", cfg, "--space", "batch_size=int(16, 64)", "--search", "grid")
+    assert ranges.exit_code == 2 and "grid search takes choice(...)" in ranges.stderr

@@ -13,7 +13,6 @@ import numpy as np
 
 from nnctl.config import differences, dump_yaml, flatten
 from nnctl.engine import checkpoint, loop, signals
-from nnctl.engine import pruning as pruning_mod
 from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.engine.testpass import test_pass
@@ -141,6 +140,8 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
         board = Log(run.path, dump_yaml(prep.resolved()), rec.hparams, first_session=state.epoch == 0)
         plots.import_soon()
     reporter.start(cfg.epochs, loop.steps(prep))
+    from nnctl.engine import pruning as pruning_mod  # imports Keras: not before a distribution strategy is set up
+
     pruning = pruning_mod.from_environment(state)  # a searching sweep's point
     try:
         with signals.on_signals() as stop:

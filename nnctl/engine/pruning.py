@@ -7,6 +7,7 @@ trial id, the logged name of the objective); a run started by hand has none and 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -16,7 +17,6 @@ from nnctl.engine import checkpoint
 from nnctl.errors import UserError
 
 ENV = "NNCTL_TRIAL"
-K = keras()
 
 
 def open_storage(spec: str) -> Any:
@@ -43,31 +43,40 @@ def pruner(kind: str, epochs: int) -> Any:
             "none": optuna.pruners.NopPruner}[kind]()
 
 
-def from_environment(state: checkpoint.State) -> Pruning | None:
+def from_environment(state: checkpoint.State) -> Any:
+    """The Pruning callback of a sweep's point, or None for a run started by hand."""
     raw = os.environ.get(ENV)
     if not raw:
         return None
-    return Pruning(json.loads(raw), state)
+    return _pruning_class()(json.loads(raw), state)
 
 
-class Pruning(K.callbacks.Callback):
-    """Report the objective each epoch; on the pruner's word, stop after this epoch (saved as any)."""
+@functools.cache
+def _pruning_class() -> type:
+    """Defined on first use: Keras is imported only by a point that a searching sweep runs (the sweep
+    itself opens the storage and builds the pruner without TensorFlow)."""
+    K = keras()
 
-    def __init__(self, spec: dict[str, Any], state: checkpoint.State) -> None:
-        import optuna
+    class Pruning(K.callbacks.Callback):
+        """Report the objective each epoch; on the pruner's word, stop after this epoch (saved as any)."""
 
-        super().__init__()
-        self.state, self.objective, self.pruned = state, spec["objective"], False
-        self.study = optuna.load_study(study_name=spec["study"], storage=open_storage(spec["storage"]),
-                                       pruner=pruner(spec["prune"], spec["epochs"]))
-        self.trial = optuna.trial.Trial(self.study, spec["trial_id"])
+        def __init__(self, spec: dict[str, Any], state: checkpoint.State) -> None:
+            import optuna
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.objective)
-        if value is None:
-            raise UserError(f"the sweep's objective {self.objective!r} is not logged; this run logs "
-                            f"{', '.join(sorted(logs or {}))}", "--objective")
-        self.trial.report(float(value), epoch + 1)
-        if self.trial.should_prune():
-            self.pruned = True
-            self.state.stopped_early = True  # the loop ends after this epoch; the run is tested as any
+            super().__init__()
+            self.state, self.objective, self.pruned = state, spec["objective"], False
+            self.study = optuna.load_study(study_name=spec["study"], storage=open_storage(spec["storage"]),
+                                           pruner=pruner(spec["prune"], spec["epochs"]))
+            self.trial = optuna.trial.Trial(self.study, spec["trial_id"])
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            value = (logs or {}).get(self.objective)
+            if value is None:
+                raise UserError(f"the sweep's objective {self.objective!r} is not logged; this run logs "
+                                f"{', '.join(sorted(logs or {}))}", "--objective")
+            self.trial.report(float(value), epoch + 1)
+            if self.trial.should_prune():
+                self.pruned = True
+                self.state.stopped_early = True  # the loop ends after this epoch; the run is tested as any
+
+    return Pruning
