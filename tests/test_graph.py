@@ -201,3 +201,16 @@ def test_every_mistake_in_a_graph_is_one_line_with_its_key_path(cli, tmp_path: P
     errors = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and message in errors[0], r.stderr
     assert run_dirs(tmp_path) == []
+
+
+def test_init_offers_a_graph_starter_for_a_csv_of_mixed_columns(cli, tmp_path: Path) -> None:
+    mixed_csv(tmp_path, n=80)
+    (tmp_path / "mixed.csv").write_text("\n".join(",".join(line.split(",")[:4] + line.split(",")[5:])
+                                                  for line in (tmp_path / "mixed.csv").read_text().splitlines()) + "\n")
+    r = cli("init", tmp_path / "start.yaml", "--data", "mixed.csv")
+    assert r.exit_code == 0, r.stderr
+    text = (tmp_path / "start.yaml").read_text()
+    assert "the graph form" in text and "type: text" in text and "type: category" in text
+    checked = cli("validate", tmp_path / "start.yaml")
+    assert checked.exit_code == 0, checked.stderr
+    assert "outputs kind (classification)" in checked.stdout
