@@ -238,3 +238,19 @@ def test_sweep_points_run_by_a_scheduler_land_in_distinct_folders(tmp_path: Path
     assert len({p.parent for p in folders}) == 2
     rates = sorted(json.loads(p.read_text())["hparams"]["optimizer.learning_rate"] for p in folders)
     assert rates == [0.01, 0.1]
+
+
+def test_mixed_bfloat16_with_a_normalization_layer_that_adapts(cli, tmp_path: Path) -> None:
+    """Normalization's adapt failed under a bfloat16 policy (AddV2 of float and bfloat16): layers
+    that adapt to data compute in float32, and the next layer casts to bfloat16 as Keras does."""
+    config = write_config(tmp_path / "n.yaml", "data: {source: iris}\nlayers: [Normalization, {LSTM: 8}, "
+                          "{Dense: {units: 3, activation: softmax}}]\ninput_shape: [4, 1]\nepochs: 2\n")
+    r = cli("train", config, "--set", "mixed_precision=mixed_bfloat16")
+    assert r.exit_code == 0, r.stderr
+    import zipfile
+
+    with zipfile.ZipFile(Path(r.last_line) / "model.keras") as z:
+        layers = json.loads(z.read("config.json"))["config"]["layers"]
+    policies = {layer["class_name"]: layer["config"]["dtype"]["config"]["name"] for layer in layers
+                if layer["class_name"] != "InputLayer"}
+    assert policies == {"Normalization": "float32", "LSTM": "mixed_bfloat16", "Dense": "float32"}

@@ -50,7 +50,7 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
             raise UserError("the inputs are raw text: start the stack with a TextVectorization layer, e.g. "
                             "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
         for j, layer in enumerate(new):
-            if i == len(cfg.layers) - 1 and j == len(new) - 1:
+            if (i == len(cfg.layers) - 1 and j == len(new) - 1) or hasattr(layer, "adapt"):
                 float32_output(k, layer)
             try:
                 with weights_fit_in_memory():
@@ -67,7 +67,8 @@ def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", tra
 
 def float32_output(k: Any, layer: Any) -> None:
     """Under a mixed-precision policy the output layer computes in float32 (softmax and the
-    loss in 16 bits lose precision), as Keras' mixed-precision guide advises."""
+    loss in 16 bits lose precision), as Keras' mixed-precision guide advises; so do layers that
+    adapt to data (Normalization's adapt fails on a bfloat16 policy: AddV2 of float and bfloat16)."""
     policy = k.mixed_precision.global_policy().name
     if policy.startswith("mixed_") and layer.dtype_policy.name == policy:
         layer.dtype_policy = "float32"

@@ -103,7 +103,7 @@ def _wire(k: Any, specs: dict[str, InputSpec], graph: dict[str, Any], targets: l
                 raise UserError("this input is raw text: start its branch with a TextVectorization layer, e.g. "
                                 "- TextVectorization: {max_tokens: 20000, output_sequence_length: 200}", key)
             for j, layer in enumerate(new):
-                if name in targets and i == len(stack) - 1 and j == len(new) - 1:
+                if (name in targets and i == len(stack) - 1 and j == len(new) - 1) or hasattr(layer, "adapt"):
                     float32_output(k, layer)
                 if hasattr(layer, "adapt"):
                     layer.adapt(_values(k, inputs, needs[name], tensor, train_x))
