@@ -134,12 +134,19 @@ NOTES = {
 }
 
 
+def _shapes(data: Any) -> str:
+    """`[28, 28, 1]`, or for named inputs `numbers [6], name [1]`."""
+    if data.input_shapes:
+        return ", ".join(f"{k} [{', '.join(map(str, v))}]" for k, v in data.input_shapes.items())
+    return f"[{', '.join(map(str, data.input_shape))}]"
+
+
 def _commented(config: dict[str, Any], kind: str, data: Any, task: str) -> str:
     head = [
         "# yaml-language-server: $schema=nnctl.schema.json",
         "# (write the schema beside this file for completion in your editor: nnctl schema -o nnctl.schema.json)",
-        f"# A starter {task} config for {data.name}: {kind}, input shape "
-        f"{data.input_shapes or list(data.input_shape)}, "
+        f"# A starter {task} config for {data.name}: {kind}, input shape{'s' if data.input_shapes else ''} "
+        f"{_shapes(data)}, "
         f"{len(data.train)} training examples.",
         "# Check it:  nnctl validate THIS.yaml     Train it:  nnctl train THIS.yaml",
         "",

@@ -149,8 +149,8 @@ def _dry_run(model: Any, data: data_mod.Data, cfg: Config) -> None:
         model.compute_loss(x2, y2, y_pred)
         logs = model.compute_metrics(x2, y2, y_pred)
     except Exception as e:  # noqa: BLE001  (Keras raises many types for a shape clash)
-        labels = ({k: list(v.shape[1:]) for k, v in data.train.y.items()} if isinstance(data.train.y, dict)
-                  else data.train.y.shape[1:] or "(scalar)")
+        labels = (", ".join(f"{k} {list(v.shape[1:]) or '(scalar)'}" for k, v in data.train.y.items())
+                  if isinstance(data.train.y, dict) else data.train.y.shape[1:] or "(scalar)")
         raise UserError(f"the model's output {model.output_shape} does not fit the labels "
                         f"{labels} with loss {cfg.loss}: {one_line(e)}", "layers") from None
     es = cfg.early_stopping
