@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.commands import workers
+from nnctl.commands.sweep import flow
 from nnctl.config import load_config, load_yaml
 from nnctl.engine import pruning as pruning_mod
 from nnctl.engine import signals as stopping
@@ -138,8 +140,6 @@ def plan(config: Path, spaces: list[str], grid: dict[str, list[Any]], base: list
     cfg = load_config(config, base)
     for s in parsed:  # every value a point can get fits the schema (ranges: both ends)
         for v in s.values:
-            from nnctl.commands.sweep import flow
-
             try:
                 load_config(config, [*base, f"{s.key}={flow(v)}"])
             except UserError as e:
@@ -243,7 +243,7 @@ def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m
                         return
                     trial = study.ask(distributions)
                     trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
-                overrides = [f"{sp.key}={_flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
+                overrides = [f"{sp.key}={flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
                 state, value, detail = _point(s, trial, overrides, warm)
                 if state == TrialState.COMPLETE:
                     study.tell(trial, value)
@@ -268,12 +268,6 @@ def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m
     for w in pool:
         w.close()
     return study
-
-
-def _flow(value: Any) -> str:
-    from nnctl.commands.sweep import flow
-
-    return flow(value)
 
 
 def _point(s: Search, trial: Any, overrides: list[str], warm: workers.Worker) -> tuple[Any, float | None, str]:
@@ -322,9 +316,9 @@ def summary(s: Search, study: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"objective": s.objective, "direction": s.direction, "trials": trials}
     if done:
         best = study.best_trial
-        sets = [f"{sp.key}={_flow(sp.value(best.params[sp.key]))}" for sp in s.spaces]
+        sets = [f"{sp.key}={flow(sp.value(best.params[sp.key]))}" for sp in s.spaces]
         out["best"] = {"number": best.number + 1, "value": best.value, "run_dir": best.user_attrs.get("run_dir"),
-                       "set": " ".join(f"--set {_quote(x)}" for x in sets)}
+                       "set": " ".join(f"--set {shlex.quote(x)}" for x in sets)}
     if len(done) >= 2 and len(s.spaces) >= 1:
         import optuna
 
@@ -335,9 +329,3 @@ def summary(s: Search, study: Any) -> dict[str, Any]:
     runs.write_json(s.folder / "search.json", out)
     plots.search(trials, s.objective, s.direction, [sp.key for sp in s.spaces], s.folder / "search.png")
     return out
-
-
-def _quote(item: str) -> str:
-    import shlex
-
-    return shlex.quote(item)

@@ -63,7 +63,7 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
         return _prepare_graph(cfg, config_dir, data, model, dist)
     labels = tasks.Labels.of(data.train.y)
     last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
-    units = model_mod.output_units(built.body, last)
+    units = model_mod.output_units(model, last)
     task = cfg.task or tasks.infer_task(labels, data.regression, units)
     loss_spec = cfg.loss if cfg.loss is not None else tasks.default_loss(task, labels)
     metric_specs = cfg.metrics if cfg.metrics is not None else tasks.default_metrics(task)
@@ -71,7 +71,7 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     optimizer = keras_names.optimizer(cfg.optimizer)
     warnings = [*cfg.translations, *data.warnings]
     warnings += tasks.check(task, labels, units, model_mod.output_activation(model.outputs[0]),
-                            model_mod.loss_name(loss), last, tuple(built.body.output_shape[1:]))
+                            model_mod.loss_name(loss), last, tuple(model.output_shape[1:]))
     if cfg.class_weight is not None and (task not in SINGLE_LABEL or labels.kind == "positions"):
         raise UserError(f"class_weight weighs single-label classes; this is a "
                         f"{'per-position ' if labels.kind == 'positions' else ''}{task} task", "class_weight")

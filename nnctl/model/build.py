@@ -26,7 +26,6 @@ from nnctl.model import applications, augment, keras_names
 @dataclass
 class Built:
     model: Any  # what is compiled, trained and saved
-    body: Any  # the same model: what the output checks read
 
 
 def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", train_x: Any = None) -> Any:
@@ -151,8 +150,8 @@ def adapt(built: Built, inputs: Callable[[], Any], batch_size: int) -> list[str]
     `inputs` makes the input dataset, only when some layer adapts (it copies the training split).
     """
     k = keras()
-    layers = built.body.layers
-    if built.body is built.model and not isinstance(built.model, k.Sequential):
+    layers = built.model.layers
+    if not isinstance(built.model, k.Sequential):
         return []  # the graph form adapts its layers as it places them
     if not any(hasattr(layer, "adapt") for layer in layers):
         return []

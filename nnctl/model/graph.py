@@ -32,7 +32,7 @@ def build_for(cfg: Config, data: Any) -> Built:
     if data.categorical:
         return tabular(cfg, data)
     body = build(cfg, data.input_shape, data.input_dtype, data.train.x)
-    return Built(model=body, body=body)
+    return Built(model=body)
 
 
 def build_graph(cfg: Config, data: Any) -> Built:
@@ -45,7 +45,7 @@ def build_graph(cfg: Config, data: Any) -> Built:
     inputs, outputs, _ = _wire(k, cfg.data.inputs, cfg.graph, list(cfg.data.targets), data.train.x,
                                lambda name, inner: f"layers.{name}{inner}")
     model = k.Model(inputs, outputs, name=safe_name(cfg.name or "model"))
-    return Built(model=model, body=model)
+    return Built(model=model)
 
 
 def tabular(cfg: Config, data: Any) -> Built:
@@ -61,7 +61,7 @@ def tabular(cfg: Config, data: Any) -> Built:
     for col, lookup in lookups.items():
         data.categorical[col] = [str(v) for v in lookup.get_vocabulary()]
     model = k.Model(inputs, outputs["output"], name=safe_name(cfg.name or "model"))
-    return Built(model=model, body=model)
+    return Built(model=model)
 
 
 def _wire(k: Any, specs: dict[str, InputSpec], graph: dict[str, Any], targets: list[str],
