@@ -1,8 +1,9 @@
-"""This machine's float32 matrix-multiply peak, and nnctl's start-up times.
+"""This machine's float32 and bfloat16 matrix-multiply peaks, and nnctl's start-up times.
 
     python benchmarks/machine.py            # both; prints a Markdown table and a JSON line last
 
 The peak is measured here, never assumed: TensorFlow's matmul on square float32 matrices,
+and the same in bfloat16 (oneDNN's AMX or AVX512_BF16 kernels where the CPU has them),
 best of several sizes and repeats, FLOP/s = 2 n^3 / seconds. Start-up times are whole
 processes (median of 7): `nnctl --help`, `nnctl validate` of a config that fails its
 schema, `nnctl runs` over 100 run folders (none of them import TensorFlow), and
@@ -24,13 +25,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def matmul_peak() -> dict:
+    """The best matmul rate of each precision (float32, and bfloat16 as oneDNN computes it)."""
+    return {"float32": _peak("float32"), "bfloat16": _peak("bfloat16")}
+
+
+def _peak(dtype: str) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     best = {"flop_per_s": 0.0}
     for n in (1024, 2048, 4096):
-        a = tf.random.normal((n, n))
-        b = tf.random.normal((n, n))
+        a = tf.cast(tf.random.normal((n, n)), dtype)
+        b = tf.cast(tf.random.normal((n, n)), dtype)
         (a @ b).numpy()  # warm up
         reps = max(3, int(2e10 // (2 * n**3)))
         for _ in range(3):
@@ -77,12 +83,13 @@ def startup() -> dict:
 
 
 def main() -> int:
-    times = startup()
+    times = {} if "--peak-only" in sys.argv else startup()
     peak = matmul_peak()
     print("| command | median wall s |\n|---|---|")
     for name, seconds in times.items():
         print(f"| `{name}` | {seconds:.3f} |")
-    print(f"\nfloat32 matmul peak: {peak['flop_per_s'] / 1e9:.1f} GFLOP/s (n={peak['n']}, {peak['threads']} cores)")
+    for dtype, p in peak.items():
+        print(f"\n{dtype} matmul peak: {p['flop_per_s'] / 1e9:.1f} GFLOP/s (n={p['n']}, {p['threads']} cores)")
     print(json.dumps({"startup_s": times, "matmul_peak": peak}))
     return 0
 

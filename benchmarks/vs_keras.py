@@ -192,8 +192,8 @@ def commands(name: str, work: Path, epochs: int) -> dict[str, list[str]]:
     script.write_text(spec["script"] % values)
     out_dir = work / f"{name}-plain-out"
     out_dir.mkdir(exist_ok=True)
-    return {"nnctl": [sys.executable, "-m", "nnctl.cli", "-q", "train", str(cfg), "--runs-dir", str(work / "runs"),
-                      "--json"],
+    nnctl = [sys.executable, "-m", "nnctl.cli", "-q", "train", str(cfg), "--runs-dir", str(work / "runs"), "--json"]
+    return {"nnctl": nnctl, "nnctl_f32": [*nnctl, "--set", "mixed_precision=float32"],
             "plain": [sys.executable, str(script), str(out_dir), str(work)]}
 
 
@@ -207,8 +207,10 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
     if status != 0:
         raise RuntimeError(f"{' '.join(cmd[:5])} failed: {err[-800:]}")
     result = json.loads(out.strip().splitlines()[-1])
+    meta = json.loads((Path(result["run_dir"]) / "metrics.json").read_text()) if "run_dir" in result else {}
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
-            "test": result.get("test", result)}
+            "test": result.get("test", result), "policy": meta.get("mixed_precision", "float32"),
+            "flop_per_s": (meta.get("throughput") or {}).get("train_flop_per_s")}
 
 
 def main() -> int:
@@ -218,7 +220,9 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--smoke", action="store_true", help="csv_mlp only, 1 pair, 1 epoch, 5,000 rows")
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--peaks", type=Path, help="machine.py's JSON line: the share of the peak of the policy used")
     a = ap.parse_args()
+    peaks = json.loads(a.peaks.read_text().strip().splitlines()[-1])["matmul_peak"] if a.peaks else {}
     work = a.workdir or Path(tempfile.mkdtemp(prefix="nnctl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     names = ["csv_mlp"] if a.smoke else (a.only or list(WORKLOADS))
@@ -228,10 +232,16 @@ def main() -> int:
     report = {}
     for name in names:
         cmds = commands(name, work, epochs)
-        times: dict[str, list[dict]] = {"nnctl": [], "plain": []}
+        times: dict[str, list[dict]] = {"nnctl": [], "plain": [], "nnctl_f32": []}
+        # nnctl's default (mixed_precision: auto) and the plain float32 script, A B B A; where auto picked
+        # a 16-bit policy, nnctl forced to float32 joins as a third side, so auto is also timed against it.
+        sides = ["nnctl", "plain"]
         for i in range(pairs):
-            for side in ("nnctl", "plain") if i % 2 == 0 else ("plain", "nnctl"):  # A B B A: no side always first
+            for side in sides if i % 2 == 0 else sides[::-1]:
                 times[side].append(measure(cmds[side], env))
+            if i == 0 and times["nnctl"][0]["policy"] != "float32":
+                sides.insert(1, "nnctl_f32")
+                times["nnctl_f32"].append(measure(cmds["nnctl_f32"], env))
         ratios = [n["wall_s"] / p["wall_s"] for n, p in zip(times["nnctl"], times["plain"], strict=True)]
         cpu_ratios = [n["cpu_s"] / p["cpu_s"] for n, p in zip(times["nnctl"], times["plain"], strict=True)]
         report[name] = {
@@ -244,20 +254,37 @@ def main() -> int:
             "nnctl_rss_mb": max(t["rss_mb"] for t in times["nnctl"]),
             "plain_rss_mb": max(t["rss_mb"] for t in times["plain"]),
             "nnctl_test": times["nnctl"][-1]["test"], "plain_test": times["plain"][-1]["test"],
+            "policy": times["nnctl"][-1]["policy"],
         }
+        f32 = times["nnctl_f32"]
+        if f32:
+            auto_ratios = [n["wall_s"] / f["wall_s"] for n, f in zip(times["nnctl"], f32, strict=True)]
+            report[name].update({"auto_vs_float32": statistics.median(auto_ratios),
+                                 "auto_vs_float32_ratios": [round(r, 3) for r in auto_ratios],
+                                 "float32_s": statistics.median(t["wall_s"] for t in f32),
+                                 "float32_test": f32[-1]["test"]})
+        peak = peaks.get("bfloat16" if "bfloat16" in report[name]["policy"] else "float32", {}).get("flop_per_s")
+        rates = [t["flop_per_s"] for t in times["nnctl"] if t["flop_per_s"]]
+        if peak and rates:
+            report[name]["share_of_peak"] = statistics.median(rates) / peak
         r = report[name]
         print(f"{name}: nnctl {r['nnctl_s']:.1f}s / plain {r['plain_s']:.1f}s = {r['median_ratio']:.3f} "
               f"(pairs {r['ratios']}; CPU time ratio {r['median_cpu_ratio']:.3f}) "
               f"(RSS {r['nnctl_rss_mb']:.0f} / {r['plain_rss_mb']:.0f} MB)", flush=True)
-    print("\n| workload | epochs | pairs | nnctl s | plain s | ratio | CPU-time ratio | RSS nnctl MB | RSS plain MB "
-          "| test nnctl | test plain |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| workload | epochs | pairs | policy (auto) | nnctl s | plain s | ratio | CPU-time ratio "
+          "| nnctl float32 s | auto / float32 | share of peak | RSS nnctl MB | RSS plain MB | test nnctl "
+          "| test nnctl float32 | test plain |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in report.items():
         key = "accuracy" if "accuracy" in r["plain_test"] else "mae"
-        print(f"| {name} | {r['epochs']} | {r['pairs']} | {r['nnctl_s']:.1f} | {r['plain_s']:.1f} | "
-              f"{r['median_ratio']:.3f} | {r['median_cpu_ratio']:.3f} | {r['nnctl_rss_mb']:.0f} | "
-              f"{r['plain_rss_mb']:.0f} | "
-              f"{key} {r['nnctl_test'].get(key, float('nan')):.4f} | {key} {r['plain_test'][key]:.4f} |")
+        f32 = r.get("float32_test", r["nnctl_test"] if r["policy"] == "float32" else {})
+        share = f"{r['share_of_peak'] * 100:.0f}%" if "share_of_peak" in r else "-"
+        print(f"| {name} | {r['epochs']} | {r['pairs']} | {r['policy']} | {r['nnctl_s']:.1f} | {r['plain_s']:.1f} | "
+              f"{r['median_ratio']:.3f} | {r['median_cpu_ratio']:.3f} | "
+              f"{r.get('float32_s', r['nnctl_s']):.1f} | {r.get('auto_vs_float32', 1.0):.3f} | {share} | "
+              f"{r['nnctl_rss_mb']:.0f} | {r['plain_rss_mb']:.0f} | "
+              f"{key} {r['nnctl_test'].get(key, float('nan')):.4f} | {key} {f32.get(key, float('nan')):.4f} | "
+              f"{key} {r['plain_test'][key]:.4f} |")
     print(json.dumps(report))
     return 0
 

@@ -171,6 +171,9 @@ def export(
     else:
         err.print(f"{fmt.value} export checked on {result['samples']} test samples "
                   f"(max difference {result['max_abs_diff']:.2g})", highlight=False)
+        if "converted" in result:
+            err.print(f"converted to {result['converted']}: predictions moved by at most "
+                      f"{result['max_abs_diff_vs_trained']:.2g} from the model as trained", highlight=False)
         print(result["path"])
 
 

@@ -44,6 +44,7 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     dist.agree(str(run))  # every worker learns the chief's folder
     with run.lock():
         state, rec = _resume(run, prep, reporter) if resume else _start(run, prep)
+        reporter.note(f"precision: {prep.precision.policy} ({prep.precision.requested}: {prep.precision.reason})")
         tracker = None
         if mlflow_tracking.wanted(mlflow):
             tracker = mlflow_tracking.Tracker(run.path, prep.cfg.name or "nnctl", rec.hparams, rec)
@@ -78,7 +79,8 @@ def _start(run: RunFolder, prep: Prepared) -> tuple[checkpoint.State, Record]:
     rec = record.started(
         task=prep.cfg.task, params=model_mod.param_counts(prep.model), dataset=prep.data.info(),
         warnings=prep.warnings, steps_per_execution=int(prep.model.steps_per_execution),
-        distribution=prep.dist.info(prep.cfg.batch_size), mixed_precision=prep.cfg.mixed_precision,
+        distribution=prep.dist.info(prep.cfg.batch_size), mixed_precision=prep.precision.policy,
+        precision=prep.precision.info(),
         directions=prep.directions,  # how `nnctl runs` and sweeps rank by a metric
         hparams=flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
     )

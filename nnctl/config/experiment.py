@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nnctl.choices import TASKS
 from nnctl.config.graph import Graph, InputSpec, TargetSpec, branch_layers, order, per_output
@@ -144,8 +144,10 @@ class Config(_Strict):
     # Batches per compiled call (Keras' compile argument); "auto" sizes it from the model's FLOPs.
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
     distribution: Distribution = Field(default_factory=Distribution)
-    # Keras' dtype policies: compute in 16 bits, keep weights in float32 (GPUs with tensor cores).
-    mixed_precision: Literal["mixed_float16", "mixed_bfloat16"] | None = None
+    # Keras' dtype policy; "auto" picks mixed_bfloat16 where it is native and faster (engine/precision.py).
+    # null, as runs of earlier versions saved it, was float32.
+    mixed_precision: Annotated[Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                               BeforeValidator(lambda v: "float32" if v is None else v)] = "auto"
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
     # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.

@@ -16,7 +16,7 @@ from nnctl.backend import keras
 from nnctl.choices import SINGLE_LABEL
 from nnctl.config import Config
 from nnctl.data import pipeline
-from nnctl.engine import distribute
+from nnctl.engine import distribute, precision
 from nnctl.errors import UserError, did_you_mean, one_line
 from nnctl.model import build as model_mod
 from nnctl.model import graph, keras_names, tasks
@@ -33,6 +33,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     dist: distribute.Setup = field(default_factory=distribute.Setup)
     directions: dict[str, str] = field(default_factory=dict)  # each logged metric's "max" or "min", Keras' own
+    precision: precision.Choice = field(default_factory=lambda: precision.forced("float32"))
 
     def resolved(self) -> dict[str, Any]:
         return self.cfg.model_dump(mode="json")
@@ -50,17 +51,19 @@ def prepare(cfg: Config, config_dir: Path | None = None, distributed: bool = Fal
     data = pending()
     input_shape = data_mod.fit_input_shape(cfg, data)
     data.hash_soon()  # fingerprints for metrics.json, hashed while the model is built
-    keras().mixed_precision.set_global_policy(cfg.mixed_precision or "float32")  # float32 undoes a previous run's
+    # float32 undoes a previous run's policy in this process; `auto` builds in float32 first, to count.
+    keras().mixed_precision.set_global_policy("float32" if cfg.mixed_precision == "auto" else cfg.mixed_precision)
     with dist.scope():
         return _prepare(cfg, config_dir, data, input_shape, dist)
 
 
 def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_shape: tuple[int, ...],
              dist: distribute.Setup) -> Prepared:
-    built = graph.build_for(cfg, data)
+    built, choice = _build(cfg, data, dist)
+    cfg = cfg.model_copy(update={"mixed_precision": choice.policy})  # what a resumed run must train in again
     model = built.model
     if cfg.graph is not None:
-        return _prepare_graph(cfg, config_dir, data, model, dist)
+        return _prepare_graph(cfg, config_dir, data, model, dist, choice)
     labels = tasks.Labels.of(data.train.y)
     last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
     units = model_mod.output_units(model, last)
@@ -82,11 +85,24 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
                                  "input_shape": list(input_shape),
                                  "data": data_mod.absolute_paths(cfg.data, config_dir)})
     _dry_run(model, data, cfg)
-    return Prepared(cfg, data, model, warnings, dist, directions(model))
+    return Prepared(cfg, data, model, warnings, dist, directions(model), choice)
+
+
+def _build(cfg: Config, data: data_mod.Data, dist: distribute.Setup) -> tuple[Any, precision.Choice]:
+    """The model in the config's policy; under `auto`, built in float32, judged, and built again
+    in mixed_bfloat16 if that is the choice (the same seed gives the same weights)."""
+    built = graph.build_for(cfg, data)
+    if cfg.mixed_precision != "auto":
+        return built, precision.forced(cfg.mixed_precision)
+    choice = precision.auto(built.model, cfg.batch_size / dist.replicas)
+    if choice.policy != "float32":
+        keras().mixed_precision.set_global_policy(choice.policy)
+        built = graph.build_for(cfg, data)
+    return built, choice
 
 
 def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, model: Any,
-                   dist: distribute.Setup) -> Prepared:
+                   dist: distribute.Setup, choice: precision.Choice) -> Prepared:
     """The graph form: every output checked and compiled with its own loss and metrics."""
     from nnctl.engine import outputs
 
@@ -102,7 +118,7 @@ def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, mo
     cfg = cfg.model_copy(update=update)
     _dry_run(model, data, cfg)
     return Prepared(cfg, data, model, [*cfg.translations, *data.warnings, *out.warnings], dist,
-                    directions(model))
+                    directions(model), choice)
 
 
 def directions(model: Any) -> dict[str, str]:

@@ -65,6 +65,25 @@ def _conv(layer: Any, inp: tuple, out: tuple) -> int:
     return 2 * math.prod(layer.kernel_size) * (channels_in // layer.groups) * layer.filters * math.prod(spatial_out)
 
 
+def _depthwise(layer: Any, inp: tuple, out: tuple) -> int:
+    channels_in = inp[-1] if layer.data_format == "channels_last" else inp[0]
+    spatial_out = out[:-1] if layer.data_format == "channels_last" else out[1:]
+    return 2 * math.prod(layer.kernel_size) * channels_in * layer.depth_multiplier * math.prod(spatial_out)
+
+
+def _separable(layer: Any, inp: tuple, out: tuple) -> int:
+    channels_in = inp[-1] if layer.data_format == "channels_last" else inp[0]
+    spatial_out = out[:-1] if layer.data_format == "channels_last" else out[1:]
+    pointwise = 2 * channels_in * layer.depth_multiplier * layer.filters * math.prod(spatial_out)
+    return _depthwise(layer, inp, out) + pointwise
+
+
+def _transpose(layer: Any, inp: tuple, out: tuple) -> int:
+    channels_in = inp[-1] if layer.data_format == "channels_last" else inp[0]
+    spatial_in = inp[:-1] if layer.data_format == "channels_last" else inp[1:]
+    return 2 * math.prod(layer.kernel_size) * channels_in * layer.filters * math.prod(spatial_in)
+
+
 def _recurrent(gates: int) -> Any:
     def count(layer: Any, inp: tuple, out: tuple) -> int:
         steps, features = inp[0], inp[-1]
@@ -76,6 +95,10 @@ def _recurrent(gates: int) -> Any:
 _COUNTERS = {
     "Dense": _dense,
     "Conv1D": _conv, "Conv2D": _conv, "Conv3D": _conv,
+    "DepthwiseConv1D": _depthwise, "DepthwiseConv2D": _depthwise,
+    "SeparableConv1D": _separable, "SeparableConv2D": _separable,
+    "Conv1DTranspose": _transpose, "Conv2DTranspose": _transpose, "Conv3DTranspose": _transpose,
+    "Maxout": lambda layer, inp, out: 2 * math.prod(inp) * layer.units * layer.pieces,
     "LSTM": _recurrent(4), "GRU": _recurrent(3), "SimpleRNN": _recurrent(1),
 }
 _SMALL = {"BatchNormalization", "LayerNormalization", "Normalization", "PReLU", "Embedding"}

@@ -8,6 +8,7 @@ missing, cut short or refused becomes one line naming it and the fix (exit 2).
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,28 @@ def load_weights(model: Any, path: Path) -> None:
         model.load_weights(path)
     except Exception as e:  # noqa: BLE001  (h5py and Keras raise many types for a bad weights file)
         raise UserError(f"{path} cannot be read ({one_line(e)[:200]})") from None
+
+
+def mixed_policy(path: Path) -> str | None:
+    """The mixed-precision policy a .keras file's layers compute in, or None for float32."""
+    with zipfile.ZipFile(path) as z:
+        text = z.read("config.json").decode()
+    found = re.findall(r'"name": "(mixed_\w+)"', text)
+    return found[0] if found else None
+
+
+def load_float32(path: Path, what: str = "the run's model") -> Any:
+    """The model of a .keras file with every layer computing in float32 (a format without bfloat16
+    or float16 ops: TFLite, ONNX). Only config.json changes: under a mixed policy the variables are
+    float32 already, and the assets (vocabularies) and weights are copied byte for byte."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                if item.filename == "config.json":
+                    data = re.sub(rb'"name": "mixed_\w+"', b'"name": "float32"', data)
+                dst.writestr(item, data)
+        return load_model(copy, what)

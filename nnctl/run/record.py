@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nnctl import __version__
 
 Status = Literal["running", "completed", "failed", "interrupted", "pruned"]
-_OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow")
+_OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow", "precision")
 
 
 class Record(BaseModel):
@@ -43,7 +43,8 @@ class Record(BaseModel):
     threads: dict[str, int] = Field(default_factory=dict, description="TensorFlow's thread pools (0: all cores)")
     steps_per_execution: int | None = Field(None, description="batches per compiled call")
     distribution: dict[str, Any] = Field(default_factory=dict, description="strategy, replicas, workers, ...")
-    mixed_precision: str | None = Field(None, description="the Keras dtype policy, if not float32")
+    mixed_precision: str | None = Field(None, description="the Keras dtype policy the run trains in")
+    precision: dict[str, str] | None = Field(None, description="policy, requested (auto or a policy), reason")
     directions: dict[str, str] = Field(default_factory=dict, description="each metric's max or min, Keras' own")
     hparams: dict[str, Any] = Field(default_factory=dict, description="the resolved config as dotted keys")
     throughput: dict[str, Any] | None = Field(None, description="training examples/s and FLOP/s of this session")
