@@ -124,13 +124,14 @@ def main() -> int:
     ap.add_argument("--config", type=Path, help="a config of your own instead of the built-in one")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--precision", default="auto", help="the built-in config's mixed_precision")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     work = a.workdir or Path(tempfile.mkdtemp(prefix="nnctl-kill-"))
     cfg = a.config.resolve() if a.config else work / "killme.yaml"
     if not a.config:
         work.mkdir(parents=True, exist_ok=True)
-        cfg.write_text(CONFIG % a.epochs)
+        cfg.write_text(CONFIG % a.epochs + f"mixed_precision: {a.precision}\n")
 
     ref_proc = train([str(cfg)], work / "reference")
     _, err = ref_proc.communicate()
@@ -150,7 +151,8 @@ def main() -> int:
               f"{'match' if r['match'] else 'DIFFERS: ' + r['why']}", flush=True)
     summary = {"repeats": a.repeats, "matched": sum(r["match"] for r in results),
                "tracebacks": sum(r["tracebacks"] for r in results),
-               "killed_after_epochs": [r["killed_after_epochs"] for r in results], "workdir": str(work)}
+               "killed_after_epochs": [r["killed_after_epochs"] for r in results], "workdir": str(work),
+               "precision": json.loads((ref / "metrics.json").read_text()).get("mixed_precision")}
     print(json.dumps(summary))
     return 0 if summary["matched"] == a.repeats else 1
 

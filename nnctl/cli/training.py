@@ -124,6 +124,8 @@ def validate(
     out.print(f"{config}: ok: {what}, "
               f"{prep.model.count_params():,} parameters; data: {sizes_line(prep.data.sizes())} examples",
               highlight=False)
+    p = prep.precision
+    err.print(f"precision: {p.policy} ({p.requested}: {p.reason})", highlight=False, markup=False)
 
 
 @app.command()
