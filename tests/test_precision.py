@@ -139,3 +139,12 @@ def test_every_export_of_a_bfloat16_model_round_trips(tmp_path: Path) -> None:
     assert predicted.returncode == 0, predicted.stderr
     rows = predicted.stdout.strip().splitlines()
     assert len(rows) == 6 and rows[0].startswith("id,predicted,probability,p_0")
+
+
+def test_a_sweep_over_policies_records_each_point_s_own(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 1\n")
+    r = cli("sweep", cfg, "--grid", "mixed_precision=float32,mixed_bfloat16", "--json")
+    assert r.exit_code == 0, r.stderr
+    got = sorted(json.loads((Path(b["path"]) / "metrics.json").read_text())["precision"]["policy"]
+                 for b in json.loads(r.stdout))
+    assert got == ["float32", "mixed_bfloat16"]
