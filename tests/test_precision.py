@@ -75,6 +75,9 @@ def test_auto_picks_by_the_machine_and_the_model_and_records_why(tmp_path: Path)
     assert ("477 MFLOP per training batch" if NATIVE else "natively") in lines[0]
     # The choice is saved as the run's policy: a resume trains in it whatever this machine would pick.
     assert yaml.safe_load((run / "config.yaml").read_text())["mixed_precision"] == want
+    resumed = nnctl(tmp_path, "train", "--resume", run, "--epochs", "3")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [x for x in resumed.stderr.splitlines() if x.startswith("precision: ")] == lines  # the first reason
     assert policies(run) == [("Conv2D", want), ("Conv2D", want), ("Flatten", want), ("Dropout", want),
                              ("Dense", "float32")]  # the output layer stays float32
     small = write_config(tmp_path / "iris.yaml", IRIS)

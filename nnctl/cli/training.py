@@ -124,8 +124,9 @@ def validate(
     out.print(f"{config}: ok: {what}, "
               f"{prep.model.count_params():,} parameters; data: {sizes_line(prep.data.sizes())} examples",
               highlight=False)
-    p = prep.precision
-    err.print(f"precision: {p.policy} ({p.requested}: {p.reason})", highlight=False, markup=False)
+    from nnctl.engine import precision
+
+    err.print(precision.line(prep.precision.info()), highlight=False, markup=False)
 
 
 @app.command()

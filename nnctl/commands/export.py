@@ -32,14 +32,13 @@ def export_run(run: Path, fmt: str, output: Path | None = None) -> dict[str, Any
     model_path = folder.model
     model = folder.load_model()
     x = _samples(run)
-    trained = _by_output(pipeline.predict(model, x, SAMPLES))
+    expected = trained = _by_output(pipeline.predict(model, x, SAMPLES))
     policy = saved.mixed_policy(model_path)
     if policy is not None and fmt != "keras":
         # Serving formats get a float32 copy (TFLite and ONNX have no bfloat16 kernels; a SavedModel
         # runs on devices without them); the export is checked against that copy, exactly.
         model = saved.load_float32(model_path)
-    expected = trained if policy is None or fmt == "keras" else _by_output(
-        pipeline.predict(model, x, SAMPLES))
+        expected = _by_output(pipeline.predict(model, x, SAMPLES))
     target = output or folder.export / {"keras": "model.keras", "saved_model": "saved_model",
                                          "tflite": "model.tflite", "onnx": "model.onnx"}[fmt]
     target.parent.mkdir(parents=True, exist_ok=True)

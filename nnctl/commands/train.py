@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.config import differences, dump_yaml, flatten
-from nnctl.engine import checkpoint, loop, signals
+from nnctl.engine import checkpoint, loop, precision, signals
 from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.engine.testpass import test_pass
@@ -44,7 +44,8 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     dist.agree(str(run))  # every worker learns the chief's folder
     with run.lock():
         state, rec = _resume(run, prep, reporter) if resume else _start(run, prep)
-        reporter.note(f"precision: {prep.precision.policy} ({prep.precision.requested}: {prep.precision.reason})")
+        # A resumed run: why its first session chose the policy, not "set in the config".
+        reporter.note(precision.line(rec.precision or prep.precision.info()))
         tracker = None
         if mlflow_tracking.wanted(mlflow):
             tracker = mlflow_tracking.Tracker(run.path, prep.cfg.name or "nnctl", rec.hparams, rec)

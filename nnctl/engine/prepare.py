@@ -88,7 +88,7 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     return Prepared(cfg, data, model, warnings, dist, directions(model), choice)
 
 
-def _build(cfg: Config, data: data_mod.Data, dist: distribute.Setup) -> tuple[Any, precision.Choice]:
+def _build(cfg: Config, data: data_mod.Data, dist: distribute.Setup) -> tuple[model_mod.Built, precision.Choice]:
     """The model in the config's policy; under `auto`, built in float32, judged, and built again
     in mixed_bfloat16 if that is the choice (the same seed gives the same weights)."""
     built = graph.build_for(cfg, data)

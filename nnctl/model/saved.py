@@ -8,7 +8,7 @@ missing, cut short or refused becomes one line naming it and the fix (exit 2).
 
 from __future__ import annotations
 
-import re
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -76,9 +76,8 @@ def load_weights(model: Any, path: Path) -> None:
 def mixed_policy(path: Path) -> str | None:
     """The mixed-precision policy a .keras file's layers compute in, or None for float32."""
     with zipfile.ZipFile(path) as z:
-        text = z.read("config.json").decode()
-    found = re.findall(r'"name": "(mixed_\w+)"', text)
-    return found[0] if found else None
+        found = [p["config"]["name"] for p in _policies(json.loads(z.read("config.json")))]
+    return next((name for name in found if name.startswith("mixed_")), None)
 
 
 def load_float32(path: Path, what: str = "the run's model") -> Any:
@@ -93,6 +92,21 @@ def load_float32(path: Path, what: str = "the run's model") -> Any:
             for item in src.infolist():
                 data = src.read(item)
                 if item.filename == "config.json":
-                    data = re.sub(rb'"name": "mixed_\w+"', b'"name": "float32"', data)
+                    config = json.loads(data)
+                    for policy in _policies(config):
+                        policy["config"]["name"] = "float32"
+                    data = json.dumps(config).encode()
                 dst.writestr(item, data)
         return load_model(copy, what)
+
+
+def _policies(node: Any) -> Any:
+    """Every serialized DTypePolicy in a model's config (not a layer that happens to be named mixed_...)."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "DTypePolicy" and isinstance(node.get("config"), dict):
+            yield node
+        for value in node.values():
+            yield from _policies(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _policies(value)
