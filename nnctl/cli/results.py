@@ -144,7 +144,9 @@ def predict(
     run = runs.resolve_run(str(run_dir), runs_dir_or_default(None))
     from nnctl.commands.predict import predict_run
 
-    table = predict_run(run, source)
+    notes: list[str] = []
+    table = predict_run(run, source, notes)
+    warn(notes)
     if output is None:
         sys.stdout.write(table)
     else:

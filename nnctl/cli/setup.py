@@ -55,6 +55,13 @@ def init(
     from nnctl.commands.starter import starter
 
     text = starter(task.value if task else None, data, Path.cwd())
+    from nnctl.data.frames import is_table
+
+    if data is not None and is_table(Path(data)):
+        from nnctl.data.paths import resolve_path
+        from nnctl.data.tables import describe
+
+        err.print("\n".join(describe(resolve_path(data, "--data", Path.cwd()))), highlight=False, markup=False)
     if file is None:
         sys.stdout.write(text)
         return

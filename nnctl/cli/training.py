@@ -118,6 +118,12 @@ def validate(
 
     prep = core.prepare(cfg, config.parent)
     warn(prep.warnings)
+    table = prep.data.table
+    if table is not None:
+        from nnctl.data.profile import lines
+
+        out.print("\n".join(lines(table.columns, table.rows, Path(prep.data.source).name)), highlight=False,
+                  markup=False)
     c = prep.cfg
     what = (f"{c.task}, {len(c.layers)} layers" if c.graph is None else
             f"{len(c.layers)} branches, outputs {', '.join(f'{n} ({t.task})' for n, t in c.data.targets.items())}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl import data as data_mod
+from nnctl.engine import targets
 from nnctl.engine.testpass import test_pass
 from nnctl.model import keras_names
 from nnctl.run import analysis
@@ -21,9 +22,9 @@ def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
     # The loss and metrics as training compiled them, from the run's config: a reloaded model's own
     # can differ (Keras 3.15 saves Huber without its delta, so it reloads as Huber(delta=1)).
     loss, metrics = keras_names.compile_args(cfg)
-    model.compile(optimizer=model.optimizer, loss=loss, metrics=metrics, loss_weights=cfg.loss_weights)
+    model.compile(optimizer=model.optimizer, loss=targets.loss_for(model, loss), metrics=metrics,
+                  loss_weights=cfg.loss_weights)
     data = data_mod.load(cfg)
-    data_mod.fit_input_shape(cfg, data)
     metrics, predicted = test_pass(model, data.test, cfg.batch_size)
     result = {
         "run": str(run),

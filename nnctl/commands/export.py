@@ -77,7 +77,6 @@ def _samples(run: Path) -> Any:
     """The first few examples of the run's test split, as the model takes them."""
     cfg = RunFolder(run).read_config()
     data = data_mod.load(cfg)
-    data_mod.fit_input_shape(cfg, data)
     test = data.test.take(slice(0, SAMPLES))
     x = test.x
     if isinstance(x, dict):

@@ -14,29 +14,16 @@ from typing import Any
 
 from nnctl import data as data_mod
 from nnctl.config import Config
-from nnctl.data.files import IMAGE_SUFFIXES
 from nnctl.model import tasks
-
-TEXT_WORDS = 2.0  # mean words per value from which a string column is text
-TEXT_DISTINCT = 0.5  # or this share of distinct values (names, titles)
 
 
 def column_kinds(df: Any) -> dict[str, str]:
-    kinds = {}
-    for c in df.columns:
-        col = df[c]
-        if col.dtype.kind in "biuf":
-            kinds[c] = "number"
-            continue
-        values = col.dropna().astype(str)
-        if len(values) and values.str.lower().str.endswith(tuple(IMAGE_SUFFIXES)).mean() > 0.9:
-            kinds[c] = "image"
-        elif len(values) and (values.str.split().str.len().mean() >= TEXT_WORDS or
-                              values.nunique() / len(values) >= TEXT_DISTINCT):
-            kinds[c] = "text"
-        else:
-            kinds[c] = "category"
-    return kinds
+    """Each column's type as training infers it (data.profile); ID-like columns are left out, the
+    last column (the target) never."""
+    from nnctl.data import profile
+
+    kinds = {c: profile.infer(df[c])[0] for c in df.columns[:-1]}
+    return {**{c: k for c, k in kinds.items() if k != "id"}, df.columns[-1]: "number"}
 
 
 def wants_graph(kinds: dict[str, str]) -> bool:

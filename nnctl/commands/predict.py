@@ -18,12 +18,13 @@ from nnctl.data.tables import output_names
 from nnctl.run.folder import RunFolder
 
 
-def predict_run(run: Path, source: Path) -> str:
-    """CSV text: one row per input with the prediction (class names and probabilities, or values)."""
+def predict_run(run: Path, source: Path, notes: list[str] | None = None) -> str:
+    """CSV text: one row per input with the prediction (class names and probabilities, or values).
+    What was ignored in the input (a table's target, extra columns) is said in `notes`."""
     folder = RunFolder(run)
     cfg, meta = folder.read_config(), folder.read_metrics()
     model = folder.load_model()
-    ids, x = inputs.read(source, cfg.data, tuple(model.input_shape[1:]))
+    ids, x = inputs.read(source, cfg.data, tuple(model.input_shape[1:]), notes)
     raw = pipeline.predict(model, x, cfg.batch_size)
     class_names = (meta.get("dataset") or {}).get("class_names")
     if cfg.graph is not None:

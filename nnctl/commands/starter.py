@@ -15,7 +15,8 @@ import yaml
 from nnctl import data as data_mod
 from nnctl.commands import graph_starter
 from nnctl.config import Config, dump_yaml
-from nnctl.errors import UserError, one_line
+from nnctl.data.frames import is_table
+from nnctl.errors import UserError
 from nnctl.model import tasks
 
 DEFAULT_DATA = {"classification": "digits", "binary": "breast_cancer", "regression": "diabetes"}
@@ -28,7 +29,7 @@ def starter(task: str | None, source: str | None, config_dir: Path | None = None
                             "or several 0/1 columns, as data.target)", "--data")
         source = DEFAULT_DATA[task or "classification"]
     spec: dict[str, Any] = {"source": source}
-    if source.endswith(".csv"):  # the last column is the usual place for the label
+    if is_table(Path(source)):  # the last column is the usual place for the label
         kinds = _column_kinds(source, config_dir)
         if graph_starter.wants_graph(kinds):
             return _graph(source, kinds, config_dir, task)
@@ -84,17 +85,12 @@ def starter(task: str | None, source: str | None, config_dir: Path | None = None
 
 def _column_kinds(source: str, config_dir: Path | None) -> dict[str, str]:
     """Each column's kind (number, category, text, image), in file order: the last is the target."""
-    import pandas as pd
-
+    from nnctl.data import frames
     from nnctl.data.paths import resolve_path
 
-    try:
-        df = pd.read_csv(resolve_path(source, "--data", config_dir), nrows=1000)
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {source}: {one_line(e, 200)}", "--data") from None
+    df = frames.read(resolve_path(source, "--data", config_dir), "--data")
     if len(df.columns) < 2:
         raise UserError(f"{source} needs feature columns and a target column", "--data")
-    df.columns = [str(c).strip() for c in df.columns]
     return graph_starter.column_kinds(df)
 
 

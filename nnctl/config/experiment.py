@@ -15,49 +15,14 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nnctl.choices import TASKS
-from nnctl.config.graph import Graph, InputSpec, TargetSpec, branch_layers, order, per_output
+from nnctl.config.data import DataSpec
+from nnctl.config.graph import Graph, branch_layers, order, per_output
 from nnctl.config.messages import first_error
 from nnctl.errors import UserError
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class DataSpec(_Strict):
-    source: str = Field(min_length=1)
-    validation_split: float = Field(0.1, ge=0.0, lt=1.0)
-    validation: str | None = None
-    test_split: float = Field(0.2, ge=0.0, lt=1.0)
-    test: str | None = None
-    path: str | None = None  # where a built-in dataset's local copy lies
-    # Files: the label column(s) of a CSV, or the labels .npy beside an inputs .npy.
-    target: str | list[str] | None = None
-    labels: str | None = None
-    features: list[str] | None = None  # CSV columns to use as inputs [default: all but target]
-    text: str | None = None  # CSV column of raw text for a TextVectorization stack
-    # Sequences: windows over a time series (with target), or padded token lists (imdb, reuters).
-    sequence_length: int | None = Field(None, ge=1, le=1_000_000)
-    horizon: int = Field(1, ge=1)
-    # Multi-step forecasting: the next H values (horizon ... horizon + H - 1) as one output [H] ([H, k]).
-    output_steps: int | None = Field(None, ge=1, le=100_000)
-    num_words: int = Field(10_000, ge=2)
-    # A folder of images in class sub-folders.
-    image_size: list[int] | None = Field(None, min_length=2, max_length=2)
-    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
-    # Stream from disk instead of loading (auto: files larger than stream_threshold_mb).
-    stream: bool | Literal["auto"] = "auto"
-    stream_threshold_mb: float = Field(1024, gt=0)
-    # The inputs are also the targets: autoencoders (an n-D matrix output).
-    reconstruct: bool = False
-    # Cross-validation: K fold runs in one run folder (commands/folds.py); fold i validates fold run i.
-    folds: int | None = Field(None, ge=2, le=1000)
-    fold: int | None = Field(None, ge=1, le=1000)
-    # Keep this share of every split (seeded, stratified): a quick run of a big config end to end.
-    fraction: float = Field(1.0, gt=0.0, le=1.0)
-    # The graph form (config/graph.py): named model inputs and outputs, each from columns or arrays.
-    inputs: dict[str, InputSpec] | None = Field(None, min_length=1)
-    targets: dict[str, TargetSpec] | None = Field(None, min_length=1)
 
 
 class Augmentation(_Strict):
@@ -217,11 +182,14 @@ def _one_key_entries(stack: list[Any], key: str | None) -> None:
 def check_structure(cfg: Config) -> None:
     """The graph form's names and connections, and per-output keys only where there are outputs."""
     if cfg.graph is None:
-        for key in ("inputs", "targets"):
-            if getattr(cfg.data, key) is not None:
-                raise UserError("named inputs and targets need layers as a mapping of named branches "
-                                "(the graph form), e.g. layers: {specs: [...], mpg: {from: specs, layers: [...]}}",
-                                f"data.{key}")
+        if cfg.data.targets is not None:
+            raise UserError("named targets need layers as a mapping of named branches (the graph form), e.g. "
+                            "layers: {specs: [...], mpg: {from: specs, layers: [...]}}", "data.targets")
+        for name, inp in (cfg.data.inputs or {}).items():  # the stack form: a table column's type
+            if inp.columns is not None or inp.array is not None:
+                raise UserError("in the stack form data.inputs gives a table column its type, e.g. "
+                                f"{{{name}: {{type: category}}}}; several columns or arrays need the graph form",
+                                f"data.inputs.{name}")
         for key in ("loss_weights",):
             if getattr(cfg, key) is not None:
                 raise UserError("loss_weights weigh the outputs of a graph; this model has one output", key)

@@ -7,6 +7,7 @@ Every loader returns a `Loaded`; this module splits it and checks it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Callable
@@ -16,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from nnctl.config import Config, DataSpec
+from nnctl.data.holdout import share, split
 from nnctl.data.paths import resolve_path
 from nnctl.data.splits import Data, Loaded, Split, encode_labels, encode_with, scale, should_stream, take
 from nnctl.data.stream import CsvRows, NpyRows
 from nnctl.errors import UserError
 
 __all__ = ["Data", "Loaded", "Split", "encode_labels", "encode_with", "scale", "should_stream", "take",
-           "load", "load_soon", "load_source", "split", "absolute_paths", "fit_input_shape"]
+           "load", "load_soon", "load_source", "split", "absolute_paths", "resolved"]
 
 def load_soon(cfg: Config, config_dir: Path | None = None) -> Callable[[], Data]:
     """`load`, begun now on another thread where that is safe; call the result for the Data.
@@ -76,9 +78,8 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
         if isinstance(loaded.x, (dict, NpyRows, CsvRows)) or loaded.input_dtype != "float32":
             raise UserError("reconstruct needs numeric arrays in memory (not text, CSV columns or streamed "
                             "files)", "data.reconstruct")
-        loaded.y, loaded.regression, loaded.class_names = loaded.x, True, None
-        if loaded.test is not None:
-            loaded.test = Split(loaded.test.x, loaded.test.x)
+        test = Split(loaded.test.x, loaded.test.x) if loaded.test is not None else None
+        loaded = dataclasses.replace(loaded, y=loaded.x, regression=True, class_names=None, test=test)
     if spec.output_steps is not None and not (spec.sequence_length and loaded.chronological):
         raise UserError("output_steps forecasts a time series: it needs a CSV source with target and "
                         "sequence_length (the windows it predicts from)", "data.output_steps")
@@ -107,29 +108,30 @@ def load(cfg: Config, config_dir: Path | None = None, loaded: Loaded | None = No
     elif spec.validation_split > 0:
         whole, val = split(whole, spec.validation_split, cfg.seed + 1, stratify, loaded.chronological)
     if spec.fraction < 1:  # a quick run end to end: a seeded, stratified share of every split
-        whole, val, test = (_share(s, spec.fraction, cfg.seed + 2, stratify, loaded.chronological) if s else s
+        whole, val, test = (share(s, spec.fraction, cfg.seed + 2, stratify, loaded.chronological) if s else s
                             for s in (whole, val, test))
     data = Data(train=whole, val=val, test=test, name=loaded.name, source=loaded.source,
                 class_names=loaded.class_names, regression=loaded.regression,
                 input_dtype=loaded.input_dtype, categorical=loaded.categorical,
-                warnings=loaded.warnings, fallback=loaded.fallback, outputs=loaded.outputs)
+                warnings=loaded.warnings, fallback=loaded.fallback, outputs=loaded.outputs,
+                table=loaded.table, dropped=loaded.dropped, quantity=loaded.quantity)
     for name, s in (("validation", val), ("test", test)):
         if s is not None and not isinstance(s.x, dict) and tuple(s.x.shape[1:]) != tuple(data.train.x.shape[1:]):
             raise UserError(f"{name} inputs have shape {list(s.x.shape[1:])} but training inputs "
                             f"{list(data.train.x.shape[1:])}", f"data.{name}")
-    return data
+    return _in_shape(cfg, data)
 
 
 def load_source(spec: DataSpec, config_dir: Path | None, key: str = "data.source") -> Loaded:
-    from nnctl.data import builtin, columns, files, tables
+    from nnctl.data import builtin, columns, files, frames, tables
 
     source = spec.source if key == "data.source" else getattr(spec, key.split(".")[1])
-    if spec.inputs is not None:  # the graph form: named inputs and targets
+    if spec.targets is not None:  # the graph form: named inputs and targets
         return columns.load(resolve_path(source, key, config_dir), spec, key)
     if key == "data.source" and source in builtin.BUILTINS:
         return builtin.load(source, spec, config_dir)
     path = resolve_path(source, key, config_dir)
-    if path.suffix.lower() in (".csv", ".tsv") or path.name.lower().endswith((".csv.gz", ".tsv.gz")):
+    if frames.is_table(path):
         return tables.load(path, spec, key)
     return files.load(path, spec, key, config_dir)
 
@@ -149,40 +151,6 @@ def _side_file(spec: DataSpec, which: str, config_dir: Path | None, main: Loaded
     return Split(side.x, encode_with(np.asarray(side.class_names)[side.y], main.class_names, f"data.{which}"))
 
 
-def split(whole: Split, fraction: float, seed: int, stratify: bool, chronological: bool) -> tuple[Split, Split]:
-    """Hold out `fraction` of the examples: seeded and stratified, or the last ones in time order."""
-    n = len(whole)
-    n_hold = int(round(n * fraction))
-    if n_hold < 1 or n_hold >= n:
-        raise UserError(f"a split of {fraction} of {n} examples leaves one side empty", "data")
-    if chronological or whole.streamed:
-        # Time series must not leak the future; streamed files split into row ranges, never copied.
-        return whole.take(slice(0, n - n_hold)), whole.take(slice(n - n_hold, n))
-    from sklearn.model_selection import train_test_split
-
-    y = whole.y
-    if isinstance(y, dict):
-        y = next((v for v in y.values() if np.asarray(v).ndim == 1 and np.asarray(v).dtype.kind in "iu"), None)
-    strat = y if stratify and y is not None and _stratifiable(y, n_hold) else None
-    keep, hold = train_test_split(np.arange(n), test_size=n_hold, random_state=seed, stratify=strat)
-    return whole.take(np.sort(keep)), whole.take(np.sort(hold))
-
-
-def _share(whole: Split, fraction: float, seed: int, stratify: bool, chronological: bool) -> Split:
-    if round(len(whole) * fraction) >= len(whole):
-        return whole
-    if round(len(whole) * fraction) < 1:
-        raise UserError(f"bad value {fraction}: it leaves no example of a split of {len(whole)}", "data.fraction")
-    return split(whole, fraction, seed, stratify, chronological)[1]
-
-
-def _stratifiable(y: np.ndarray, n_hold: int) -> bool:
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        return False
-    _, counts = np.unique(y, return_counts=True)
-    return counts.min() >= 2 and n_hold >= len(counts) and len(y) - n_hold >= len(counts)
-
-
 def absolute_paths(spec: DataSpec, config_dir: Path | None) -> DataSpec:
     """The same spec with file paths made absolute (built-in names stay names)."""
     from nnctl.data.builtin import BUILTINS
@@ -195,16 +163,28 @@ def absolute_paths(spec: DataSpec, config_dir: Path | None) -> DataSpec:
     return spec.model_copy(update=update)
 
 
-def fit_input_shape(cfg: Config, data: Data) -> tuple[int, ...]:
-    """The data's shape, or the config's where it only regroups the same values (784 <-> 28x28x1)."""
+def resolved(spec: DataSpec, config_dir: Path | None, data: Data) -> DataSpec:
+    """The spec a run records: absolute paths, and a table's feature columns with their types, so
+    that evaluate, predict and a resume read the same columns the same way."""
+    spec = absolute_paths(spec, config_dir)
+    if data.table is None:
+        return spec
+    from nnctl.config.graph import InputSpec
+
+    types = data.table.types
+    return spec.model_copy(update={"features": list(data.table.features),
+                                   "inputs": {c: InputSpec(type=types[c]) for c in data.table.features}})
+
+
+def _in_shape(cfg: Config, data: Data) -> Data:
+    """The data in the config's input_shape where it only regroups the same values (784 <-> 28x28x1)."""
     shape = data.input_shape
     if cfg.input_shape is None or data.categorical or data.outputs or tuple(cfg.input_shape) == shape:
-        return shape
+        return data
     want = tuple(cfg.input_shape)
     if math.prod(want) != math.prod(shape):
         raise UserError(f"bad value {list(want)}: the data's examples have shape {list(shape)}",
                         "input_shape")
-    for split in (data.train, data.val, data.test):
-        if split is not None:
-            split.x = split.x.reshape((len(split.x), *want))  # a view, also for streamed rows
-    return want
+    regrouped = {k: Split(s.x.reshape((len(s.x), *want)), s.y) if s is not None else None  # views, streamed too
+                 for k, s in (("train", data.train), ("val", data.val), ("test", data.test))}
+    return dataclasses.replace(data, **regrouped)

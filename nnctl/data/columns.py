@@ -16,6 +16,8 @@ import numpy as np
 
 from nnctl.config import DataSpec
 from nnctl.config.graph import InputSpec, TargetSpec
+from nnctl.data import profile
+from nnctl.data.profile import MISSING
 from nnctl.data.splits import Loaded, Split, encode_labels, encode_with, scale
 from nnctl.errors import UserError, did_you_mean
 
@@ -23,16 +25,20 @@ from nnctl.errors import UserError, did_you_mean
 def load(path: Path, spec: DataSpec, key: str) -> Loaded:
     if path.suffix.lower() == ".npz":
         return _npz(path, spec, key)
-    if path.suffix.lower() not in (".csv", ".tsv") and not path.name.lower().endswith((".csv.gz", ".tsv.gz")):
-        raise UserError(f"{path}: named inputs and targets read a CSV's columns or an .npz's arrays", key)
-    from nnctl.data import tables
+    from nnctl.data import frames, tables
 
-    df = tables.read(path, key)
+    if not frames.is_table(path):
+        raise UserError(f"{path}: named inputs and targets read a table's columns or an .npz's arrays", key)
+    warnings: list[str] = []
+    df = frames.read(path, key, spec, warnings)
+    targets = [c for name, t in (spec.targets or {}).items() for c in _columns(t, name)]
+    _need(df, targets, path, "data.targets")
+    df, dropped = tables.without_missing_targets(df, targets, path.name, warnings)
     x = inputs_from_table(df, spec, path)
     y, outputs = {}, {}
     for name, target in (spec.targets or {}).items():
         y[name], outputs[name] = _target(df, name, target, path)
-    return Loaded(x=x, y=y, name=path.stem, source=str(path), outputs=outputs)
+    return Loaded(x=x, y=y, name=path.stem, source=str(path), outputs=outputs, warnings=warnings, dropped=dropped)
 
 
 def inputs_from_table(df: Any, spec: DataSpec, path: Path) -> dict[str, np.ndarray]:
@@ -57,18 +63,16 @@ def _input(df: Any, name: str, inp: InputSpec, path: Path) -> np.ndarray:
         raise UserError("array names an .npz array; a CSV source takes column or columns", f"{key}.array")
     cols = _columns(inp, name)
     _need(df, cols, path, key)
-    if inp.type in ("category", "text"):
-        return df[cols].fillna("").astype(str).to_numpy()  # (N, 1) strings: StringLookup / TextVectorization
+    if inp.type in ("category", "text"):  # (N, 1) strings for StringLookup / TextVectorization
+        gap = MISSING if inp.type == "category" else ""
+        return df[cols].astype(object).where(df[cols].notna(), gap).astype(str).to_numpy(dtype=str)
     if inp.type == "image":
+        gaps = df[cols[0]].isna()
+        if gaps.any():
+            raise UserError(f"row {int(gaps.to_numpy().argmax()) + 1} has no image path in column {cols[0]!r}", key)
         return images([str(v) for v in df[cols[0]]], path.parent, inp, key)
-    for c in cols:
-        if df[c].dtype.kind not in "biuf":
-            raise UserError(f"column {c!r} is not numeric (e.g. {str(df[c].iloc[0])!r}); give it type: category "
-                            "or type: text", key)
-        if df[c].isna().any():
-            row = int(df[c].isna().to_numpy().argmax()) + 2  # 1-based, after the header line
-            raise UserError(f"{path}: column {c!r} has a missing value (line {row}); fill or drop it", key)
-    return df[cols].to_numpy(dtype="float32")
+    # Gaps stay NaN: the model fills them with a training-split statistic (model.tabular).
+    return np.stack([profile.need_numbers(df[c], c, key).to_numpy(dtype="float32") for c in cols], axis=1)
 
 
 def images(paths: list[str], root: Path, inp: InputSpec, key: str) -> np.ndarray:
@@ -107,17 +111,14 @@ def _target(df: Any, name: str, target: TargetSpec, path: Path) -> tuple[np.ndar
         raise UserError("array names an .npz array; a CSV source takes column or columns", f"{key}.array")
     cols = _columns(target, name)
     _need(df, cols, path, key)
-    if any(df[c].isna().any() for c in cols):
-        c = next(c for c in cols if df[c].isna().any())
-        raise UserError(f"{path}: target column {c!r} has a missing value (line "
-                        f"{int(df[c].isna().to_numpy().argmax()) + 2})", key)
     if len(cols) > 1:
         y = df[cols].to_numpy(dtype="float32")
         return y, {"class_names": cols if np.isin(y, (0.0, 1.0)).all() else None,
                    "regression": target.task == "regression"}
     col = df[cols[0]]
     if col.dtype.kind in "biuf" and target.task in (None, "regression"):
-        if col.dtype.kind == "f" or target.task == "regression":
+        whole = col.dtype.kind in "biu" or bool(np.all(np.mod(col, 1) == 0))
+        if not whole or target.task == "regression" or (target.task is None and profile.target_rule(col, len(col))):
             return col.to_numpy(dtype="float32"), {"class_names": None, "regression": True}
         return col.to_numpy(dtype="int64"), {"class_names": None, "regression": False}
     if target.task == "regression":

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.config import DataSpec
-from nnctl.data import files, tables
+from nnctl.data import files, frames, tables
 from nnctl.data.splits import scale
 from nnctl.errors import UserError
 
@@ -21,16 +21,21 @@ ARRAY_KEYS = ("x_test", "x", "x_train", "inputs")
 KEY = "INPUT"
 
 
-def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...]) -> tuple[list[str], Any]:
-    """(an id per example, the model's inputs): row numbers, window end rows or image file names."""
+def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...],
+         notes: list[str] | None = None) -> tuple[list[str], Any]:
+    """(an id per example, the model's inputs): row numbers, window end rows or image file names.
+    What was left out of a table (its target, extra columns) is said in `notes`."""
+    notes = [] if notes is None else notes
     if not source.exists():
         raise UserError(f"input not found: {source}", KEY)
     if source.is_dir():
         return _images(source, spec, input_shape)
-    if spec.inputs is not None:
-        return _named(source, spec)
-    if source.suffix == ".csv":
-        ids, x = csv_inputs(source, spec)
+    if spec.inputs is not None and spec.targets is not None:
+        return _named(source, spec, notes)
+    if frames.is_table(source):
+        if not frames.is_table(Path(spec.source)) and spec.target is None:
+            return _numbers(source, spec, input_shape, notes)
+        ids, x = csv_inputs(source, spec, notes)
     elif source.suffix == ".npz":
         with np.load(source, allow_pickle=False) as z:
             key = next((k for k in ARRAY_KEYS if k in z.files), z.files[0] if len(z.files) == 1 else None)
@@ -44,13 +49,33 @@ def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...]) -> tuple[li
         try:
             x = scale(files.read_idx(source), KEY)
         except UserError:
-            raise UserError(f"{source}: use a .npz, .npy, .csv, IDX file or a folder of images", KEY) from None
-    if source.suffix != ".csv":
+            raise UserError(f"{source}: use a .npz, .npy, table (.csv, .parquet, ...), IDX file or a folder of "
+                            "images", KEY) from None
+    if not frames.is_table(source):
         ids = [str(i) for i in range(len(x))]
     return ids, regroup(x, input_shape)
 
 
-def _named(source: Path, spec: DataSpec) -> tuple[list[str], dict[str, np.ndarray]]:
+def _numbers(source: Path, spec: DataSpec, input_shape: tuple[Any, ...], notes: list[str]) -> tuple[list[str], Any]:
+    """A table for a model trained from arrays: its numeric columns in order, when they are as many
+    as the model takes."""
+    df = frames.read(source, KEY, spec)
+    numeric = [c for c in df.columns if df[c].dtype.kind in "biuf"]
+    want = math.prod(d for d in input_shape if d is not None)
+    if len(numeric) != want or None in input_shape:
+        raise UserError(f"{source}: this model (trained from {spec.source}) takes {want} numbers per example; "
+                        f"the file has {len(numeric)} numeric columns ({', '.join(numeric) or 'none'})", KEY)
+    other = [c for c in df.columns if c not in numeric]
+    if other:
+        notes.append(f"{source.name}: ignored the columns that are not numbers: {', '.join(other)}")
+    x = df[numeric].to_numpy(dtype="float32")
+    if np.isnan(x).any():
+        raise UserError(f"{source}: row {int(np.isnan(x).any(axis=1).argmax()) + 1} has a missing value; this "
+                        f"model, trained from {spec.source}, has nothing to fill it with", KEY)
+    return [str(i) for i in range(len(df))], regroup(x, input_shape)
+
+
+def _named(source: Path, spec: DataSpec, notes: list[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """The graph form's named inputs: a CSV's columns or an .npz's arrays, as training read them."""
     from nnctl.data import columns
 
@@ -64,7 +89,7 @@ def _named(source: Path, spec: DataSpec) -> tuple[list[str], dict[str, np.ndarra
                                     f"(it has {', '.join(z.files) or 'none'})", KEY)
                 x[name] = z[a].astype(str) if inp.type == "text" else scale(z[a], KEY)
     else:
-        df = tables.read(source, KEY)
+        df = frames.read(source, KEY, spec, notes)
         _need([c for inp in spec.inputs.values() for c in (inp.columns or [inp.column])
                if c is not None] or list(spec.inputs), df, source)
         x = columns.inputs_from_table(df, spec, source)
@@ -75,7 +100,7 @@ def _named(source: Path, spec: DataSpec) -> tuple[list[str], dict[str, np.ndarra
 
 
 def regroup(x: Any, input_shape: tuple[Any, ...]) -> Any:
-    """Flat inputs in the model's input shape (784 -> 28x28x1), as training's `fit_input_shape` did."""
+    """Flat inputs in the model's input shape (784 -> 28x28x1), as training's `load` did."""
     if isinstance(x, dict):
         return x
     want = tuple(input_shape)
@@ -86,10 +111,11 @@ def regroup(x: Any, input_shape: tuple[Any, ...]) -> Any:
     return x.reshape((len(x), *want))
 
 
-def csv_inputs(path: Path, spec: DataSpec) -> tuple[list[str], Any]:
-    """A CSV's rows as the run's inputs: its text column, its windows (one per end row), or its
-    feature columns; the target columns may be there or not."""
-    df = tables.read(path, KEY)
+def csv_inputs(path: Path, spec: DataSpec, notes: list[str] | None = None) -> tuple[list[str], Any]:
+    """A table's rows as the run's inputs: its text column, its windows (one per end row), or its
+    feature columns, matched by name in any order; the target and other columns are ignored."""
+    notes = [] if notes is None else notes
+    df = frames.read(path, KEY, spec, notes)
     targets = [spec.target] if isinstance(spec.target, str) else list(spec.target or [])
     if spec.text is not None:
         _need([spec.text], df, path)
@@ -102,9 +128,15 @@ def csv_inputs(path: Path, spec: DataSpec) -> tuple[list[str], Any]:
         if n < 1:
             raise UserError(f"{path}: {len(values)} rows make no window of {spec.sequence_length}", KEY)
         return [str(i + spec.sequence_length - 1) for i in range(n)], tables.windows(values, spec.sequence_length, n)
-    features = tables.feature_columns(spec, list(df.columns), targets)
-    _need(features, df, path)
-    return [str(i) for i in range(len(df))], tables.tabular_inputs(df, features)
+    if spec.features is not None:
+        _need(spec.features, df, path)
+    table = tables.schema(df, spec, [t for t in targets if t in df.columns], path, KEY)
+    _need(table.features, df, path)
+    ignored = [c for c in df.columns if c not in table.features]
+    if ignored:
+        notes.append(f"{path.name}: ignored columns the model does not take: {', '.join(ignored)}")
+    tables.rows_kept(df, table, spec, drop=False)
+    return [str(i) for i in range(len(df))], tables.tabular_inputs(df, table, KEY, spec)
 
 
 def _need(columns: list[str], df: Any, path: Path) -> None:

@@ -67,6 +67,19 @@ class Split:
 
 
 @dataclass
+class Table:
+    """A table's feature columns as the model takes them, and every column's profile (data.profile)."""
+
+    features: list[str]  # in the model's order
+    types: dict[str, str]  # column -> number | category | text
+    columns: list[dict[str, Any]]  # each column's profile, the target's too
+    rows: int
+
+    def numbers(self) -> list[str]:
+        return [c for c in self.features if self.types[c] == "number"]
+
+
+@dataclass
 class Loaded:
     """What a loader found: inputs, labels, and what it knows about them."""
 
@@ -84,6 +97,9 @@ class Loaded:
     fallback: str | None = None
     # The graph form: each output's {"class_names": [...] or None, "regression": bool}.
     outputs: dict[str, dict[str, Any]] | None = None
+    table: Table | None = None  # a table file's columns (the stack form)
+    dropped: dict[str, int] = field(default_factory=dict)  # rows left out, by reason
+    quantity: bool = False  # whole-number labels the task rule read as regression (task: classification undoes it)
 
 
 @dataclass
@@ -100,6 +116,9 @@ class Data:
     warnings: list[str] = field(default_factory=list)
     fallback: str | None = None
     outputs: dict[str, dict[str, Any]] | None = None  # the graph form's, as Loaded's
+    table: Table | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+    quantity: bool = False
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -150,6 +169,8 @@ class Data:
             "input_shape": self.input_shapes if self.outputs else list(self.input_shape),
             "class_names": self.classes,
             "streamed": self.train.streamed,
+            **({"columns": self.table.columns} if self.table else {}),
+            **({"dropped_rows": self.dropped} if self.dropped else {}),
         }
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from nnctl.config import Config
 from nnctl.config.graph import branch_layers, per_output
+from nnctl.engine import targets
 from nnctl.errors import UserError
 from nnctl.model import keras_names, tasks
 from nnctl.model.build import loss_name, output_activation
@@ -26,6 +27,7 @@ class Outputs:
     metric_specs: dict[str, list[Any]] = field(default_factory=dict)
     tasks: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    scales: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)  # engine.targets.scale
 
 
 def resolve(cfg: Config, data: Any, model: Any) -> Outputs:
@@ -57,6 +59,9 @@ def resolve(cfg: Config, data: Any, model: Any) -> Outputs:
         except UserError as e:
             raise UserError(f"output {name}: {e.message}", keys.get(e.key, e.key)) from None
         out.warnings += [f"output {name}: {w}" for w in found]
+        scale = targets.scale(task, output_activation(tensor), loss_name(loss), y)
+        if scale is not None:
+            out.scales[name] = scale
         out.loss[name], out.metrics[name] = loss, compiled
         out.loss_specs[name], out.metric_specs[name], out.tasks[name] = loss_spec, metric_specs, task
     return out

@@ -16,7 +16,7 @@ from nnctl.backend import keras
 from nnctl.choices import SINGLE_LABEL
 from nnctl.config import Config
 from nnctl.data import pipeline
-from nnctl.engine import distribute, precision
+from nnctl.engine import distribute, precision, targets
 from nnctl.errors import UserError, did_you_mean, one_line
 from nnctl.model import build as model_mod
 from nnctl.model import graph, keras_names, tasks
@@ -49,7 +49,7 @@ def prepare(cfg: Config, config_dir: Path | None = None, distributed: bool = Fal
     # strategy is created before TensorFlow's first op, as it must be.
     dist = distribute.setup(cfg.distribution, join=distributed)
     data = pending()
-    input_shape = data_mod.fit_input_shape(cfg, data)
+    input_shape = data.input_shape
     data.hash_soon()  # fingerprints for metrics.json, hashed while the model is built
     # float32 undoes a previous run's policy in this process; `auto` builds in float32 first, to count.
     keras().mixed_precision.set_global_policy("float32" if cfg.mixed_precision == "auto" else cfg.mixed_precision)
@@ -67,23 +67,30 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     labels = tasks.Labels.of(data.train.y)
     last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
     units = model_mod.output_units(model, last)
-    task = cfg.task or tasks.infer_task(labels, data.regression, units)
+    given_loss = model_mod.loss_name(keras_names.loss(cfg.loss, "loss")) if cfg.loss is not None else None
+    task = targets.task_for(cfg.task, given_loss, labels, data.regression, units)
+    data = targets.relabel(data, task)  # an explicit task or a regression loss wins over the labels' look
+    labels = tasks.Labels.of(data.train.y)
     loss_spec = cfg.loss if cfg.loss is not None else tasks.default_loss(task, labels)
     metric_specs = cfg.metrics if cfg.metrics is not None else tasks.default_metrics(task)
     loss, metrics = keras_names.loss_and_metrics(loss_spec, metric_specs)
     optimizer = keras_names.optimizer(cfg.optimizer)
     warnings = [*cfg.translations, *data.warnings]
-    warnings += tasks.check(task, labels, units, model_mod.output_activation(model.outputs[0]),
-                            model_mod.loss_name(loss), last, tuple(model.output_shape[1:]))
+    activation = model_mod.output_activation(model.outputs[0])
+    warnings += tasks.check(task, labels, units, activation, model_mod.loss_name(loss), last,
+                            tuple(model.output_shape[1:]))
     if cfg.class_weight is not None and (task not in SINGLE_LABEL or labels.kind == "positions"):
         raise UserError(f"class_weight weighs single-label classes; this is a "
                         f"{'per-position ' if labels.kind == 'positions' else ''}{task} task", "class_weight")
     model_mod.adapt(built, lambda: pipeline.inputs(data.train, cfg.batch_size), cfg.batch_size)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=cfg.jit_compile,
+    standard = targets.scale(task, activation, model_mod.loss_name(loss), data.train.y)
+    if standard is not None:  # learnt standardised, predicted in the target's units
+        model = targets.in_target_units(model, {None: standard})
+    model.compile(optimizer=optimizer, loss=targets.loss_for(model, loss), metrics=metrics, jit_compile=cfg.jit_compile,
                   steps_per_execution=steps_per_execution(cfg, model, len(data.train)))
     cfg = cfg.model_copy(update={"task": task, "loss": loss_spec, "metrics": metric_specs,
                                  "input_shape": list(input_shape),
-                                 "data": data_mod.absolute_paths(cfg.data, config_dir)})
+                                 "data": data_mod.resolved(cfg.data, config_dir, data)})
     _dry_run(model, data, cfg)
     return Prepared(cfg, data, model, warnings, dist, directions(model), choice)
 
@@ -110,7 +117,10 @@ def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, mo
     if cfg.class_weight is not None:
         raise UserError("class_weight weighs one output's classes; with several outputs use loss_weights",
                         "class_weight")
-    model.compile(optimizer=keras_names.optimizer(cfg.optimizer), loss=out.loss, loss_weights=out.loss_weights,
+    if out.scales:  # regression outputs far from unit scale: learnt standardised, in their units outside
+        model = targets.in_target_units(model, out.scales)
+    model.compile(optimizer=keras_names.optimizer(cfg.optimizer), loss=targets.loss_for(model, out.loss),
+                  loss_weights=out.loss_weights,
                   metrics=out.metrics, jit_compile=cfg.jit_compile,
                   steps_per_execution=steps_per_execution(cfg, model, len(data.train)))
     update = outputs.resolved(cfg, out)

@@ -28,12 +28,16 @@ class Built:
     model: Any  # what is compiled, trained and saved
 
 
-def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", train_x: Any = None) -> Any:
-    """Stack the layers on an Input; a layer that does not fit names its index and class."""
+def build(cfg: Config, input_shape: tuple[int, ...], dtype: str = "float32", train_x: Any = None,
+          front: list[Any] | None = None) -> Any:
+    """Stack the layers on an Input; a layer that does not fit names its index and class. `front`:
+    layers before the stack (a table's gap filling and standardisation, model.tabular)."""
     k = keras()
     k.utils.set_random_seed(cfg.seed)  # weights initialise the same way for the same seed
     model = k.Sequential(name=safe_name(cfg.name or "model"))
     model.add(k.Input(shape=input_shape, dtype=dtype))
+    for layer in front or []:
+        model.add(layer)
     shape = (None, *input_shape)
     if cfg.augmentation is not None:
         for layer in augment.layers(cfg.augmentation, shape, cfg.seed, train_x):

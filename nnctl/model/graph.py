@@ -10,6 +10,7 @@ predicts from raw columns.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from nnctl.backend import keras
 from nnctl.config import Config
 from nnctl.config.graph import Branch, InputSpec, branch_layers, order
 from nnctl.errors import UserError, one_line
-from nnctl.model import applications, keras_names
+from nnctl.model import applications, keras_names, tabular
 from nnctl.model.build import Built, build, float32_output, safe_name, weights_fit_in_memory
 
 ADAPT_BATCH = 256
@@ -29,10 +30,10 @@ def build_for(cfg: Config, data: Any) -> Built:
     columns) the stack behind named inputs, wired as the graph form wires them."""
     if cfg.graph is not None:
         return build_graph(cfg, data)
-    if data.categorical:
-        return tabular(cfg, data)
-    body = build(cfg, data.input_shape, data.input_dtype, data.train.x)
-    return Built(model=body)
+    if data.table is not None and isinstance(data.train.x, dict):
+        return tabular_stack(cfg, data)
+    front = tabular.front(cfg, data) if data.table is not None else []
+    return Built(model=build(cfg, data.input_shape, data.input_dtype, data.train.x, front))
 
 
 def build_graph(cfg: Config, data: Any) -> Built:
@@ -42,30 +43,52 @@ def build_graph(cfg: Config, data: Any) -> Built:
         raise UserError("augmentation transforms the stack's one image input; in the graph form put Keras' "
                         "augmentation layers (RandomFlip, RandomRotation, ...) at the start of the image branch",
                         "augmentation")
+    from nnctl.data.frames import is_table
+
+    table = is_table(Path(cfg.data.source))  # a table's numbers may have gaps and need standardising
     inputs, outputs, _ = _wire(k, cfg.data.inputs, cfg.graph, list(cfg.data.targets), data.train.x,
-                               lambda name, inner: f"layers.{name}{inner}")
+                               lambda name, inner: f"layers.{name}{inner}", cfg if table else None)
     model = k.Model(inputs, outputs, name=safe_name(cfg.name or "model"))
     return Built(model=model)
 
 
-def tabular(cfg: Config, data: Any) -> Built:
-    """The stack form on a table with categorical columns: one named input per column (categories
-    one-hot through StringLookup), concatenated, then the config's stack. The graph form's own
-    inputs and merge, with the stack as the one output branch (key paths `layers.N` as ever)."""
+def tabular_stack(cfg: Config, data: Any) -> Built:
+    """The stack form on a table with category or text columns: one named input per column,
+    numbers concatenated, filled and standardised, categories one-hot, text as a bag of words, all
+    concatenated in front of the config's stack (key paths `layers.N` as ever)."""
     k = keras()
     k.utils.set_random_seed(cfg.seed)
-    specs = {c: InputSpec(type="category" if c in data.categorical else "number") for c in data.train.x}
-    stack = Branch.model_validate({"from": list(specs), "layers": cfg.layers})
-    inputs, outputs, lookups = _wire(k, specs, {"output": stack}, ["output"], data.train.x,
-                                     lambda name, inner: "layers")
+    x, table = data.train.x, data.table
+    inputs = {c: k.Input(shape=(1,), dtype="float32" if table.types[c] == "number" else "string",
+                         name=safe_name(c)) for c in table.features}
+    parts, lookups = [], {}
+    numbers = table.numbers()
+    if numbers:
+        tensor = inputs[numbers[0]] if len(numbers) == 1 else k.layers.Concatenate(name="numbers")(
+            [inputs[c] for c in numbers])
+        values = np.concatenate([x[c] for c in numbers], axis=1)
+        layers = tabular.number_layers(cfg, numbers, values, "numbers", cfg.layers[0])
+        parts.append(tabular.apply(layers, tensor, values))
+    for c in table.features:
+        if table.types[c] == "category":
+            parts.append(tabular.encode(k, cfg, c, InputSpec(type="category"), inputs[c], x[c], None, lookups))
+        elif table.types[c] == "text":
+            vectorize = k.layers.TextVectorization(max_tokens=tabular.TEXT_TOKENS, output_mode="multi_hot",
+                                                   name=f"{safe_name(c)}_words")
+            vectorize.adapt(x[c][:, 0])
+            parts.append(vectorize(inputs[c]))
+    merged = parts[0] if len(parts) == 1 else k.layers.Concatenate(name="columns")(parts)
+    graph = {"output": Branch.model_validate({"from": "columns", "layers": cfg.layers})}
+    outputs = branches(k, graph, {"columns": InputSpec()}, ["output"], inputs, {**inputs, "columns": merged},
+                       {"columns": set(inputs)}, x, lambda name, inner: "layers")
     for col, lookup in lookups.items():
         data.categorical[col] = [str(v) for v in lookup.get_vocabulary()]
-    model = k.Model(inputs, outputs["output"], name=safe_name(cfg.name or "model"))
-    return Built(model=model)
+    return Built(model=k.Model(inputs, outputs["output"], name=safe_name(cfg.name or "model")))
 
 
 def _wire(k: Any, specs: dict[str, InputSpec], graph: dict[str, Any], targets: list[str],
-          train_x: dict[str, np.ndarray], prefix: Callable[[str, str], str]) -> tuple[dict, dict, dict]:
+          train_x: dict[str, np.ndarray], prefix: Callable[[str, str], str], cfg: Config | None = None,
+          ) -> tuple[dict, dict, dict]:
     """Inputs, branches and outputs as Keras tensors: (inputs, outputs, category lookups) by name.
     `prefix(branch, inner)` is the key path in front of a branch's entry numbers."""
     inputs: dict[str, Any] = {}
@@ -77,10 +100,16 @@ def _wire(k: Any, specs: dict[str, InputSpec], graph: dict[str, Any], targets: l
         text = spec.type in ("category", "text")
         inputs[name] = k.Input(shape=values.shape[1:], dtype="string" if text else "float32", name=safe_name(name))
         tensors[name], needs[name] = inputs[name], {name}
-        if spec.type == "category":
-            lookups[name] = k.layers.StringLookup(output_mode="one_hot", name=f"{safe_name(name)}_onehot")
-            lookups[name].adapt(values)  # the training split's categories only; unseen ones map to OOV
-            tensors[name] = lookups[name](inputs[name])
+        # Categories one-hot; a table's numbers with their gaps filled and standardised.
+        tensors[name] = tabular.encode(k, cfg, name, spec, inputs[name], values, graph.get(name), lookups)
+    outputs = branches(k, graph, specs, targets, inputs, tensors, needs, train_x, prefix)
+    return inputs, outputs, lookups
+
+
+def branches(k: Any, graph: dict[str, Any], specs: dict[str, Any], targets: list[str], inputs: dict[str, Any],
+             tensors: dict[str, Any], needs: dict[str, set[str]], train_x: dict[str, np.ndarray],
+             prefix: Callable[[str, str], str]) -> dict[str, Any]:
+    """Each branch's layers on what it starts from, in dependency order: the outputs' tensors by name."""
     for name in order(graph, specs, dict.fromkeys(targets)):
         branch = graph[name]
         stack, inner = branch_layers(branch)
@@ -117,7 +146,7 @@ def _wire(k: Any, specs: dict[str, InputSpec], graph: dict[str, Any], targets: l
                                     f"{key}.{layer_name}") from None
                 shape = tuple(tensor.shape)
         tensors[name] = tensor
-    return inputs, {name: tensors[name] for name in targets}, lookups
+    return {name: tensors[name] for name in targets}
 
 
 def _merge(k: Any, branch: Branch, tensors: list[Any], sources: list[str], key: str) -> Any:

@@ -93,6 +93,87 @@ class RootMeanSquaredError(K.losses.Loss):
         return {"reduction": self.reduction, "name": self.name, "dtype": self.dtype}
 
 
+@K.saving.register_keras_serializable(package="nnctl")
+class FillMissing(K.layers.Layer):
+    """A table's numbers with gaps (NaN): each column's gaps take its training-split value, and a 0/1
+    "was missing" column is appended for each column in `indicate` (those with gaps in training).
+
+    The values live in the config, so every export fills the same way; NaN is found as x != x,
+    which TFLite and ONNX have (IsNan is not a TFLite builtin).
+    """
+
+    def __init__(self, values: list[float], indicate: list[int] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.values, self.indicate = [float(v) for v in values], [int(i) for i in indicate or []]
+
+    def call(self, inputs: Any) -> Any:
+        x = K.ops.cast(inputs, "float32")
+        gaps = K.ops.not_equal(x, x)
+        filled = K.ops.where(gaps, K.ops.convert_to_tensor([self.values], "float32"), x)
+        if not self.indicate:
+            return filled
+        flags = K.ops.cast(K.ops.take(gaps, self.indicate, axis=-1), "float32")
+        return K.ops.concatenate([filled, flags], axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], input_shape[-1] + len(self.indicate))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "values": self.values, "indicate": self.indicate}
+
+
+@K.saving.register_keras_serializable(package="nnctl")
+class FillText(K.layers.Layer):
+    """A category's gaps (the `<missing>` token) replaced by its training-split mode (data.missing:
+    most_frequent), before its StringLookup."""
+
+    def __init__(self, value: str, missing: str = "<missing>", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value, self.missing = value, missing
+
+    def call(self, inputs: Any) -> Any:
+        import tensorflow as tf  # strings: TensorFlow's own ops (nnctl runs Keras on TensorFlow)
+
+        return tf.where(tf.equal(inputs, self.missing), tf.constant(self.value), inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "value": self.value, "missing": self.missing}
+
+
+@K.saving.register_keras_serializable(package="nnctl")
+class ScaledLoss(K.losses.Loss):
+    """A regression loss on targets in units of their training-split standard deviation, for a
+    model whose last layer (`TARGET_UNITS`) multiplies its outputs back into the target's units.
+
+    The losses it wraps depend only on y_true - y_pred, so dividing both by the scale is the loss
+    of the standardised problem: gradients of unit size whatever the target's units (SGD included),
+    while predictions and metrics stay in the target's units.
+    """
+
+    def __init__(self, loss: Any, scale: list[float], name: str | None = None, **kwargs: Any) -> None:
+        if isinstance(loss, (str, dict)):
+            loss = K.losses.get(loss)  # a name gives Keras' loss function, a mapping a Loss object
+        self.inner = loss
+        self.scale = [float(s) for s in scale]
+        super().__init__(name=name or f"scaled_{getattr(loss, 'name', None) or getattr(loss, '__name__', 'loss')}")
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        s = K.ops.convert_to_tensor(self.scale if len(self.scale) > 1 else self.scale[0], "float32")
+        y_true, y_pred = K.ops.cast(y_true, "float32") / s, K.ops.cast(y_pred, "float32") / s
+        if isinstance(self.inner, K.losses.Loss):  # its own reduction (nnctl's rmse takes the root after it)
+            return self.inner(y_true, y_pred, sample_weight)
+        return super().__call__(y_true, y_pred, sample_weight)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:  # a loss function: one value per example
+        return self.inner(y_true, y_pred)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"loss": K.losses.serialize(self.inner), "scale": self.scale, "name": self.name}
+
+
 CUSTOM = {"Maxout": Maxout}
 # Loss names the slides use that Keras 3 lacks; `rmse` is also translated with a warning (keras2.py).
 LOSSES = {"root_mean_squared_error": RootMeanSquaredError, "RootMeanSquaredError": RootMeanSquaredError}

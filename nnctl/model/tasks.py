@@ -94,7 +94,9 @@ def check(task: str, labels: Labels, units: int, activation: str, loss: str, las
         n = labels.n_outputs
         if units != n:
             fail(f"the data has {n} classes but the last layer has {units} output units; "
-                 f"use Dense: {{units: {n}, activation: softmax}}")
+                 f"use Dense: {{units: {n}, activation: softmax}}"
+                 + ("; or, if the labels are quantities rather than classes, set task: regression" if units == 1
+                    else ""))
         if activation == "sigmoid" and n > 2:
             warnings.append(f"{last_key}: sigmoid output on a {n}-class task; "
                             "softmax gives class probabilities that sum to 1")
