@@ -19,13 +19,14 @@ from nnctl.config.graph import InputSpec
 from nnctl.data.profile import MISSING
 from nnctl.errors import UserError
 from nnctl.model.build import safe_name
-from nnctl.model.layers import FillMissing, FillText
 
 TEXT_TOKENS = 1000  # a bag-of-words column's vocabulary in the stack form
 
 
-def fill_layer(cfg: Config, columns: list[str], x: np.ndarray, name: str) -> FillMissing:
+def fill_layer(cfg: Config, columns: list[str], x: np.ndarray, name: str) -> Any:
     """Each column's gap value by data.missing (default: the median) and its indicator if it had gaps."""
+    from nnctl.model.layers import FillMissing  # importing nnctl's layers starts TensorFlow's runtime
+
     values, indicate = [], []
     for j, c in enumerate(columns):
         col = x[:, j]
@@ -78,6 +79,8 @@ def encode(k: Any, cfg: Config | None, name: str, spec: InputSpec, tensor: Any, 
     if spec.type == "category":
         how, value = (cfg.data.missing_for(spec.column or name) if cfg else None) or ("", None)
         if how == "most_frequent":
+            from nnctl.model.layers import FillText
+
             present = values[values != MISSING]
             uniq, counts = np.unique(present, return_counts=True)
             mode = str(uniq[counts.argmax()]) if len(uniq) else MISSING
