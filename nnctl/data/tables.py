@@ -77,7 +77,8 @@ def schema(df, spec: DataSpec, targets: list[str], path: Path, key: str = "data.
     given = {(inp.column or name): inp.type for name, inp in (spec.inputs or {}).items()}
     features = feature_columns(spec, list(df.columns), targets)
     if key == "data.features":  # training; predict names a missing column its own way
-        _columns(list(given), list(df.columns), path, "data.inputs")
+        for c in given:
+            _columns([c], list(df.columns), path, f"data.inputs.{c}")
         _columns(features, list(df.columns), path, key)
     features = [c for c in features if c in df.columns]
     columns, types = [], {}
