@@ -323,3 +323,19 @@ def test_exported_saved_model_fills_gaps_as_the_run_does(tmp_path: Path) -> None
     out = np.array([float(v) for v in p.stdout.split()])
     assert np.all(np.isfinite(out)) and np.allclose(out, predicted, rtol=1e-4)
     assert out[0] != out[1]  # the gap is filled and flagged, not read as zero or as the other row
+
+
+def test_whole_number_classes_that_do_not_start_at_0_are_named_by_their_values(tmp_path: Path) -> None:
+    """UCI's wine file labels its cultivars 1, 2, 3: three classes (not four), predicted by those names."""
+    from sklearn.datasets import load_wine
+
+    b = load_wine(as_frame=True)
+    b.frame.assign(target=b.target + 1).to_csv(tmp_path / "wine.csv", index=False)
+    cfg = config(tmp_path, f"data: {{source: wine.csv, target: target}}\n"
+                           f"layers: {DENSE % '{Dense: {units: 3, activation: softmax}}'}\n"
+                           "epochs: 20\noptimizer: {name: adam, learning_rate: 0.01}\n")
+    assert "ok: classification" in ok(validate(cfg, cwd=tmp_path)).stdout
+    run, meta = train(tmp_path, cfg)
+    assert meta["dataset"]["class_names"] == ["1", "2", "3"] and meta["test"]["accuracy"] > 0.8
+    out = pd.read_csv(pd.io.common.StringIO(ok(nnctl("predict", run, tmp_path / "wine.csv", cwd=tmp_path)).stdout))
+    assert set(out["predicted"]) <= {1, 2, 3} and list(out.columns[-3:]) == ["p_1", "p_2", "p_3"]

@@ -143,12 +143,23 @@ def _side_file(spec: DataSpec, which: str, config_dir: Path | None, main: Loaded
         return side.test
     if side.outputs is not None:  # each classifier's labels onto the training split's class indices
         names = {n: (side.outputs[n]["class_names"], main.outputs[n]["class_names"]) for n in side.y}
-        return Split(side.x, {n: encode_with(np.asarray(names[n][0])[y], names[n][1], f"data.{which}")
+        return Split(side.x, {n: _onto(np.asarray(names[n][0])[y], names[n][1], f"data.{which}")
                               if names[n][0] else y for n, y in side.y.items()})
     if not side.class_names or side.y.ndim != 1:
         return Split(side.x, side.y)
     # Class labels: map the file's class names onto the training split's indices.
-    return Split(side.x, encode_with(np.asarray(side.class_names)[side.y], main.class_names, f"data.{which}"))
+    return Split(side.x, _onto(np.asarray(side.class_names)[side.y], main.class_names, f"data.{which}"))
+
+
+def _onto(labels: np.ndarray, names: list[str] | None, key: str) -> np.ndarray:
+    """A side file's labels as the training split's class indices; where the training labels are
+    0..K-1 themselves (no names), the file's whole numbers are those indices."""
+    if not names:
+        try:
+            return labels.astype("int64")
+        except ValueError:
+            pass
+    return encode_with(labels, names, key)
 
 
 def absolute_paths(spec: DataSpec, config_dir: Path | None) -> DataSpec:

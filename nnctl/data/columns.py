@@ -18,7 +18,7 @@ from nnctl.config import DataSpec
 from nnctl.config.graph import InputSpec, TargetSpec
 from nnctl.data import profile
 from nnctl.data.profile import MISSING
-from nnctl.data.splits import Loaded, Split, encode_labels, encode_with, scale
+from nnctl.data.splits import Loaded, Split, encode_labels, encode_with, integer_classes, scale
 from nnctl.errors import UserError, did_you_mean
 
 
@@ -120,7 +120,8 @@ def _target(df: Any, name: str, target: TargetSpec, path: Path) -> tuple[np.ndar
         whole = col.dtype.kind in "biu" or bool(np.all(np.mod(col, 1) == 0))
         if not whole or target.task == "regression" or (target.task is None and profile.target_rule(col, len(col))):
             return col.to_numpy(dtype="float32"), {"class_names": None, "regression": True}
-        return col.to_numpy(dtype="int64"), {"class_names": None, "regression": False}
+        y, names = integer_classes(col.to_numpy())
+        return y, {"class_names": names, "regression": False}
     if target.task == "regression":
         raise UserError(f"task regression needs numbers; column {cols[0]!r} holds text such as "
                         f"{str(col.iloc[0])!r}", f"{key}.task")

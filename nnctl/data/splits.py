@@ -196,6 +196,16 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
     return y, None
 
 
+def integer_classes(y: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """Whole-number class labels: as they are when they are 0..K-1, else the index of each among
+    the sorted values, which name the classes (wine's 1, 2, 3; years 2007-2009: 3 classes, not 2010)."""
+    y = np.asarray(y).astype("int64")
+    values = np.unique(y)
+    if values[0] == 0 and values[-1] == len(values) - 1:
+        return y, None
+    return np.searchsorted(values, y).astype("int64"), [str(v) for v in values]
+
+
 def encode_with(y: np.ndarray, names: list[str] | None, key: str) -> np.ndarray:
     """Labels of another split, encoded with the training split's class names."""
     if not names:

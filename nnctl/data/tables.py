@@ -15,7 +15,7 @@ from nnctl.config import DataSpec
 from nnctl.config.data import NUMBER_DEFAULT
 from nnctl.data import frames, profile
 from nnctl.data.profile import MISSING
-from nnctl.data.splits import Loaded, Table, encode_labels, should_stream
+from nnctl.data.splits import Loaded, Table, encode_labels, integer_classes, should_stream
 from nnctl.data.stream import CsvRows
 from nnctl.errors import UserError, did_you_mean, one_line
 
@@ -228,7 +228,8 @@ def _labels(df, targets: list[str], warnings: list[str]) -> tuple[np.ndarray, li
         if profile.target_rule(col, len(col)):
             warnings.append(profile.rule_text(targets[0], int(col.nunique()), len(col)))
             return col.to_numpy(dtype="float32"), None, True
-        return col.to_numpy(dtype="int64"), None, False
+        y, names = integer_classes(col.to_numpy())
+        return y, names, False
     values = col.astype(str)
     if any(values.str.contains(sep, regex=False).any() for sep in LIST_SEPARATORS):
         return _multi_hot(values.tolist())
