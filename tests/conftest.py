@@ -1,8 +1,16 @@
-"""Every test gets its own runs folder and Keras cache, and never touches the network."""
+"""Every test gets its own runs folder and Keras cache, and never touches the network.
+
+`nnctl(...)` runs the installed `nnctl` as a user types it, in a new process (the proof of what
+users run); `cli(...)` runs it in-process through Typer's test runner (for speed).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +30,46 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NNCTL_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+IRIS = ("data: {source: iris}\n"
+        "layers: [{Dense: {units: 8, activation: relu}}, {Dense: {units: 3, activation: softmax}}]\n")
+
+
+def nnctl_command() -> list[str]:
+    """The installed console script, as users run it (python -m nnctl.cli where it is not on PATH)."""
+    script = shutil.which("nnctl", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "nnctl.cli"]
+
+
+def nnctl(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess:
+    """One `nnctl` process to its end. It inherits the test's folder and environment (the
+    `isolated` fixture's runs folder) unless `cwd` or `env` (added to the environment) say otherwise."""
+    return subprocess.run([*nnctl_command(), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start_nnctl(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """One `nnctl` process, started: for tests that signal it, kill it or run several at once."""
+    return subprocess.Popen([*nnctl_command(), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def last_json(p: subprocess.CompletedProcess) -> dict | list:
+    """The JSON a command printed: `train --json`'s last line, or a whole document."""
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.lstrip().startswith("{") else json.loads(p.stdout)
+
+
+def one_line_error(p: subprocess.CompletedProcess, code: int = 2) -> str:
+    """The one `error: ...` line a failed command printed, checked to be alone and no traceback."""
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == code, p.stderr
+    assert "Traceback" not in p.stderr and "internal error" not in p.stderr, p.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, p.stderr
+    return errors[0]
 
 
 class Result:

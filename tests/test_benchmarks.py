@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write_config
+from conftest import REPO, nnctl, write_config
 
 
 @pytest.mark.slow  # the benchmark script itself, run on demand like the benchmarks
@@ -88,8 +88,7 @@ epochs: 2
 def test_a_failed_training_exits_1_from_a_real_process(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "d.yaml", "data: {source: diabetes}\nlayers: [{Dense: 1}]\n"
                                             "optimizer: {name: sgd, learning_rate: 1.0e+6}\nepochs: 2\n")
-    p = subprocess.run([sys.executable, "-m", "nnctl.cli", "train", cfg, "--runs-dir", tmp_path / "runs"],
-                       capture_output=True, text=True, timeout=300)
+    p = nnctl("train", cfg, "--runs-dir", tmp_path / "runs")
     assert p.returncode == 1 and "non-finite loss in epoch 1" in p.stderr.splitlines()[-1], p.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "metrics.json").read_text())["status"] == "failed"

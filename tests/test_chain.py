@@ -13,9 +13,7 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CONFIGS
+from conftest import CONFIGS, nnctl
 from nnctl.data.builtin import availability
 
 CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
@@ -38,22 +36,16 @@ SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_h
                  "penguins": "keras"}
 
 
-def nnctl_command() -> list[str]:
-    """The installed console script, as users run it (python -m nnctl.cli where it is not on PATH)."""
-    script = shutil.which("nnctl", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "nnctl.cli"]
-
-
 # Tiny trainings of the big ones: a share of every split (60,000 images; VGG16 on 1,797; the CNNs
 # on 5,000 digits). The chain proves each command works in a new process, not what a full run learns.
 FRACTION = {"fashion_mnist": 0.05, "transfer_vgg16": 0.2, "mnist": 0.25, "autoencoder": 0.25}
 TIMES: dict[str, float] = {}  # seconds per config and command, printed with -s for sizing the suite
 
 
-def nnctl(*args: object, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+def timed(*args: object, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """conftest's `nnctl`, its time kept for sizing the suite."""
     began = time.time()
-    p = subprocess.run([*nnctl_command(), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
-                       timeout=timeout)
+    p = nnctl(*args, cwd=cwd, env=env, timeout=timeout)
     TIMES[f"{cwd.name} {' '.join(str(a) for a in args[:3] if not Path(str(a)).is_absolute())}"] = \
         time.time() - began
     return p
@@ -88,20 +80,20 @@ def _chain(config: Path, root: Path) -> dict[str, subprocess.CompletedProcess | 
     env = {**os.environ, "NNCTL_RUNS_DIR": str(work / "runs"), "NNCTL_THREADS": "1"}
     done: dict[str, subprocess.CompletedProcess | Path | None] = {}
     tiny = ["--set", f"data.fraction={FRACTION[config.stem]}"] if config.stem in FRACTION else []
-    done["train"] = r = nnctl("-q", "train", config, "--set", "epochs=1", *tiny, "--json", cwd=work, env=env)
+    done["train"] = r = timed("-q", "train", config, "--set", "epochs=1", *tiny, "--json", cwd=work, env=env)
     if r.returncode != 0:
         return done
     run = Path(json.loads(r.stdout.strip().splitlines()[-1])["run_dir"])
     done["run"] = run
     done["trained"] = json.loads((run / "metrics.json").read_text())
-    done["summary"] = nnctl("summary", run, cwd=work, env=env)
-    done["evaluate"] = nnctl("evaluate", run, "--json", cwd=work, env=env)
+    done["summary"] = timed("summary", run, cwd=work, env=env)
+    done["evaluate"] = timed("evaluate", run, "--json", cwd=work, env=env)
     source = _input_for(config, work)
-    done["predict"] = nnctl("predict", run, source, cwd=work, env=env) if source else None
-    done["saved_model"] = nnctl("export", run, "--format", "saved_model", "--json", cwd=work, env=env)
+    done["predict"] = timed("predict", run, source, cwd=work, env=env) if source else None
+    done["saved_model"] = timed("export", run, "--format", "saved_model", "--json", cwd=work, env=env)
     second = SECOND_FORMAT.get(config.stem, "tflite")
-    done["second"] = nnctl("export", run, "--format", second, "--json", cwd=work, env=env)
-    done["resume"] = nnctl("-q", "train", "--resume", run, "--epochs", "2", "--json", cwd=work, env=env)
+    done["second"] = timed("export", run, "--format", second, "--json", cwd=work, env=env)
+    done["resume"] = timed("-q", "train", "--resume", run, "--epochs", "2", "--json", cwd=work, env=env)
     return done
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_dirs, write_config
+from conftest import nnctl, run_dirs, start_nnctl, write_config
 
 CONFIG = """
 name: dist
@@ -30,11 +30,6 @@ optimizer: {{name: sgd, learning_rate: 0.05}}
 batch_size: 32
 epochs: 3
 """
-
-
-def nnctl(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nnctl.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
 def finish(proc: subprocess.Popen, timeout: float = 150) -> tuple[int, str, str]:
@@ -76,7 +71,7 @@ def single(cli, config: Path) -> Path:
 
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(config: Path, single: Path) -> None:
-    code, out, err = finish(nnctl("train", config, "--name", "mirrored", "--json",
+    code, out, err = finish(start_nnctl("train", config, "--name", "mirrored", "--json",
                                   "--set", "distribution={strategy: mirrored, devices: [CPU:0, CPU:1]}"))
     assert code == 0, err
     run = Path(json.loads(out.strip().splitlines()[-1])["run_dir"])
@@ -94,7 +89,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(config: Path, single: P
 def test_two_worker_run_on_loopback_matches_one_process(tmp_path: Path, config: Path, single: Path) -> None:
     ports = free_ports(2)
     started = time.perf_counter()
-    procs = [nnctl("train", config, "--json", "--set", "distribution=multi_worker",
+    procs = [start_nnctl("train", config, "--json", "--set", "distribution=multi_worker",
                    env={"TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
     results = [finish(p) for p in procs]
     seconds = time.perf_counter() - started
@@ -148,8 +143,9 @@ print("FIT OK")
 def test_a_worker_whose_peer_never_joins_exits_2_naming_it(config: Path) -> None:
     ports = free_ports(2)
     started = time.perf_counter()
-    code, out, err = finish(nnctl("train", config, "--set", "distribution={strategy: multi_worker, join_timeout_s: 3}",
-                                  env={"TF_CONFIG": tf_config(ports, 0)}), timeout=60)
+    code, out, err = finish(start_nnctl("train", config, "--set",
+                                        "distribution={strategy: multi_worker, join_timeout_s: 3}",
+                                        env={"TF_CONFIG": tf_config(ports, 0)}), timeout=60)
     assert code == 2, err
     assert time.perf_counter() - started < 40
     line = err.strip().splitlines()[-1]
@@ -162,7 +158,7 @@ def test_ctrl_c_while_waiting_for_peers_exits_130_at_once(config: Path) -> None:
     import signal
 
     ports = free_ports(2)
-    proc = nnctl("train", config, "--set", "distribution={strategy: multi_worker, join_timeout_s: 600}",
+    proc = start_nnctl("train", config, "--set", "distribution={strategy: multi_worker, join_timeout_s: 600}",
                  env={"TF_CONFIG": tf_config(ports, 0)})
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
@@ -176,7 +172,7 @@ def test_multi_worker_cluster_from_a_slurm_allocation(tmp_path: Path, config: Pa
     port = free_ports(1)[0]
     slurm = {"SLURM_JOB_ID": "42", "SLURM_PROCID": "0", "SLURM_STEP_NUM_TASKS": "1",
              "SLURM_STEP_NODELIST": "127.0.0.1", "SLURM_STEP_TASKS_PER_NODE": "1"}
-    code, out, err = finish(nnctl("train", config, "--json", "--set",
+    code, out, err = finish(start_nnctl("train", config, "--json", "--set",
                                   f"distribution={{strategy: multi_worker, slurm_port_base: {port}}}", env=slurm))
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
@@ -221,9 +217,8 @@ def test_sweep_points_run_by_a_scheduler_land_in_distinct_folders(tmp_path: Path
     """The README's Slurm-array recipe, with two array tasks started at the same moment:
     task N runs line N of `nnctl sweep --dry-run` into the one shared runs folder."""
     shared = tmp_path / "shared-runs"
-    listing = subprocess.run([sys.executable, "-m", "nnctl.cli", "sweep", str(config), "--grid",
-                              "optimizer.learning_rate=0.01,0.1", "--runs-dir", str(shared), "--dry-run"],
-                             capture_output=True, text=True, check=True)
+    listing = nnctl("sweep", config, "--grid", "optimizer.learning_rate=0.01,0.1", "--runs-dir", shared, "--dry-run")
+    assert listing.returncode == 0, listing.stderr
     commands = tmp_path / "commands.txt"
     commands.write_text(listing.stdout)
     assert len(listing.stdout.splitlines()) == 2

@@ -15,14 +15,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nnctl"
 
 # The README's diagram, bottom to top: a layer may import from its own and lower layers only.
 LAYERS = [
-    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend"},
+    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions"},
     {"nnctl.config"},
     {"nnctl.data", "nnctl.model"},
     {"nnctl.run", "nnctl.layers"},
     {"nnctl.engine"},
     {"nnctl.commands"},
+    {"nnctl.api"},
     {"nnctl.cli"},
 ]
+# `import nnctl` is the API's front door: `nnctl.train` loads nnctl.api on first use (a lazy re-export).
+FACE = {("nnctl", "nnctl.api")}
 
 
 def module_name(path: Path) -> str:
@@ -60,7 +63,8 @@ def layer(module: str) -> int:
 
 
 def test_every_module_is_in_a_layer_and_imports_only_downwards() -> None:
-    upward = [f"{a} -> {b}" for a, deps in graph().items() for b in deps if layer(b) > layer(a)]
+    upward = [f"{a} -> {b}" for a, deps in graph().items() for b in deps
+              if layer(b) > layer(a) and (a, b) not in FACE]
     assert upward == []
 
 

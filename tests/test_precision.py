@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_fresh_process import IRIS, last_json, nnctl
 
-from conftest import REPO, write_config
+from conftest import IRIS, REPO, last_json, nnctl, write_config
 from nnctl.engine import precision
 
 NATIVE = bool(set(precision.CPU_FLAGS) & precision.cpu_flags()) and \
@@ -63,7 +62,7 @@ def test_the_rule_on_each_kind_of_model() -> None:
 def test_auto_picks_by_the_machine_and_the_model_and_records_why(tmp_path: Path) -> None:
     """Separate processes, as users run them: a wide CNN (bfloat16 where native) and a small MLP."""
     cnn = write_config(tmp_path / "cnn.yaml", CNN)
-    p = nnctl(tmp_path, "train", cnn)
+    p = nnctl("train", cnn)
     assert p.returncode == 0, p.stderr
     run = Path(p.stdout.strip().splitlines()[-1])
     meta = json.loads((run / "metrics.json").read_text())
@@ -75,13 +74,13 @@ def test_auto_picks_by_the_machine_and_the_model_and_records_why(tmp_path: Path)
     assert ("477 MFLOP per training batch" if NATIVE else "natively") in lines[0]
     # The choice is saved as the run's policy: a resume trains in it whatever this machine would pick.
     assert yaml.safe_load((run / "config.yaml").read_text())["mixed_precision"] == want
-    resumed = nnctl(tmp_path, "train", "--resume", run, "--epochs", "3")
+    resumed = nnctl("train", "--resume", run, "--epochs", "3")
     assert resumed.returncode == 0, resumed.stderr
     assert [x for x in resumed.stderr.splitlines() if x.startswith("precision: ")] == lines  # the first reason
     assert policies(run) == [("Conv2D", want), ("Conv2D", want), ("Flatten", want), ("Dropout", want),
                              ("Dense", "float32")]  # the output layer stays float32
     small = write_config(tmp_path / "iris.yaml", IRIS)
-    p = nnctl(tmp_path, "train", small)
+    p = nnctl("train", small)
     meta = json.loads((Path(p.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
     assert meta["precision"]["policy"] == "float32"
     if NATIVE:
@@ -123,11 +122,11 @@ def test_every_export_of_a_bfloat16_model_round_trips(tmp_path: Path) -> None:
     copies, checked exactly against that copy, and close to the model as trained."""
     cfg = write_config(tmp_path / "cnn.yaml",
                        CNN.replace("epochs: 2", "epochs: 1") + "mixed_precision: mixed_bfloat16\n")
-    p = nnctl(tmp_path, "train", cfg)
+    p = nnctl("train", cfg)
     assert p.returncode == 0, p.stderr
     run = p.stdout.strip().splitlines()[-1]
     for fmt in ("keras", "saved_model", "tflite", "onnx"):
-        result = last_json(nnctl(tmp_path, "export", run, "--format", fmt, "--json"))
+        result = last_json(nnctl("export", run, "--format", fmt, "--json"))
         assert result["max_abs_diff"] <= 1e-4, result
         if fmt == "keras":
             assert "converted" not in result
@@ -138,7 +137,7 @@ def test_every_export_of_a_bfloat16_model_round_trips(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits
 
     np.save(tmp_path / "x.npy", load_digits().images[:5, ..., None].astype("float32"))
-    predicted = nnctl(tmp_path, "predict", run, tmp_path / "x.npy")
+    predicted = nnctl("predict", run, tmp_path / "x.npy")
     assert predicted.returncode == 0, predicted.stderr
     rows = predicted.stdout.strip().splitlines()
     assert len(rows) == 6 and rows[0].startswith("id,predicted,probability,p_0")

@@ -11,11 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_chain import nnctl_command
-from test_fresh_process import IRIS as BASE
-from test_fresh_process import nnctl
 
-from conftest import write_config
+from conftest import IRIS as BASE
+from conftest import nnctl, nnctl_command, start_nnctl, write_config
 
 IRIS = BASE + "epochs: 6\n"
 
@@ -63,7 +61,7 @@ def test_a_pruned_point_is_a_run_folder_with_status_pruned_never_resumed(cli, tm
     # point after a good one: 3 good and 3 bad points, in an order fixed by --seed 1.
     args = ["sweep", cfg, "--space", "optimizer.learning_rate=choice(0.05, 0.00001)", "--space",
             "layers.0.Dense.units=choice(8, 16, 32)", "--search", "grid", "--trials", "6", "--prune", "median",
-            "--seed", "1", "--json"]
+            "--seed", "1", "--parallel", "1", "--json"]
     r = cli(*args)
     assert r.exit_code == 0, r.stderr
     trials = study(Path(json.loads(r.stdout)[0]["path"]).parent)
@@ -80,10 +78,8 @@ def test_a_pruned_point_is_a_run_folder_with_status_pruned_never_resumed(cli, tm
 
 def test_two_processes_work_on_one_study_without_repeating_a_trial(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS)
-    args = [*nnctl_command(), "sweep", cfg, "--space", "optimizer.learning_rate=log(1e-3, 1e-1)", "--trials", "4"]
-    env = {**os.environ, "NNCTL_RUNS_DIR": str(tmp_path / "runs")}
-    procs = [subprocess.Popen(list(map(str, args)), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    args = ["sweep", cfg, "--space", "optimizer.learning_rate=log(1e-3, 1e-1)", "--trials", "4", "--parallel", "1"]
+    procs = [start_nnctl(*args) for _ in range(2)]
     for p in procs:
         _, stderr = p.communicate(timeout=400)
         assert p.returncode == 0, stderr
@@ -107,7 +103,7 @@ def test_a_search_killed_with_sigkill_resumes_on_the_next_run(tmp_path: Path) ->
     time.sleep(1)
     for child in subprocess.run(["pgrep", "-f", str(cfg)], capture_output=True, text=True).stdout.split():
         os.kill(int(child), signal.SIGKILL)  # the point runs in its own session: kill it too
-    r = nnctl(tmp_path, *args)
+    r = nnctl(*args)
     assert r.returncode == 0, r.stderr
     trials = study(next((tmp_path / "runs").iterdir()))
     assert [t["state"] for t in trials] == ["complete"] * 3  # the killed trial's point was asked again
@@ -148,3 +144,19 @@ def test_a_grid_search_in_a_database_with_hyperband_pruning(cli, tmp_path: Path)
     assert db.stat().st_size > 0 and not list(tmp_path.glob("runs/*/study.journal"))
     ranges = cli("sweep", cfg, "--space", "batch_size=int(16, 64)", "--search", "grid")
     assert ranges.exit_code == 2 and "grid search takes choice(...)" in ranges.stderr
+
+
+def test_a_search_on_val_r2_score_maximises_it(tmp_path: Path) -> None:
+    """R² rises: Keras records its direction as up, and the study must maximise it (a name rule that
+    knew only accuracy-like names minimised it)."""
+    cfg = write_config(tmp_path / "diabetes.yaml", "data: {source: diabetes}\nmetrics: [r2_score]\nepochs: 4\n"
+                       "layers: [{Dense: {units: 16, activation: relu}}, {Dense: {units: 1}}]\n")
+    p = nnctl("sweep", cfg, "--space", "optimizer.learning_rate=choice(0.00001, 0.05)", "--search", "grid",
+              "--objective", "val_r2_score", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "on val_r2_score (maximize)" in p.stderr
+    board = json.loads(p.stdout)
+    found = json.loads((Path(board[0]["path"]).parent / "search.json").read_text())
+    values = [t["value"] for t in found["trials"]]
+    assert found["direction"] == "maximize" and found["best"]["value"] == max(values) and len(set(values)) == 2
+    assert board[0]["val.r2_score"] == max(values) and "0.05" in found["best"]["set"]

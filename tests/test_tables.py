@@ -8,8 +8,6 @@ configs/data (byte-for-byte copies of the first two).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,19 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CONFIGS, run_cli
+from conftest import CONFIGS, nnctl, run_cli
 
 PENGUINS = CONFIGS / "data" / "penguins.csv"
 AIRQUALITY = CONFIGS / "data" / "airquality.csv"
 DENSE = "[{Dense: {units: 16, activation: relu}}, %s]"
-
-
-def nnctl(*args: object, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """One `nnctl` process, as a user types it."""
-    script = shutil.which("nnctl", path=str(Path(sys.executable).parent))
-    cmd = [script] if script else [sys.executable, "-m", "nnctl.cli"]
-    env = {**os.environ, "NNCTL_RUNS_DIR": str(cwd / "runs")}
-    return subprocess.run([*cmd, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def validate(*args: object, cwd: Path) -> subprocess.CompletedProcess:

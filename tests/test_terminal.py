@@ -6,16 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_config
+from conftest import nnctl, write_config
 
 IRIS = "name: iris\ndata: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\nepochs: 2\n"
 NOISE = ("oneDNN", "cuda", "absl", "I0000", "W0000", "E0000", "cpu_feature_guard", "TF_ENABLE_ONEDNN_OPTS",
          "All log messages before", "rebuild TensorFlow", "Traceback")
-
-
-def nnctl(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnctl.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_default_train_shows_progress_and_metrics_but_no_tensorflow_noise(tmp_path: Path) -> None:

@@ -22,12 +22,11 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a run's saved model on its test split; writes evaluation.json into the run."""
+    from nnctl import api
     from nnctl.run import folder as runs
 
     run = runs.resolve_run(str(run_dir) if run_dir else None, runs_dir_or_default(runs_dir))
-    from nnctl.commands.evaluate import evaluate_run
-
-    result = evaluate_run(run, data)
+    result = api.Run(run).evaluate(data)
     warn(result["warnings"])
     if as_json:
         print(json.dumps(result))
@@ -75,7 +74,9 @@ def sweep(
         Optional[int], typer.Option("--random", metavar="N", min=1, help="N random points of the grid.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for --random.")] = 0,
-    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Runs at once; the cores are shared.")] = 1,
+    parallel: Annotated[str, typer.Option(
+        "--parallel", metavar="N|auto", help="Runs at once, the cores shared among them; auto: as many as make the "
+        "sweep fastest here (one per core).")] = "auto",
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Runs per point, seeds seed, seed+1, ...")] = 1,
     set_: SetOpt = None,
     runs_dir: RunsDirOpt = None,
@@ -103,33 +104,41 @@ def sweep(
 ) -> None:
     """Train every point of a grid (or random picks), or search with Optuna, as ordinary runs; resumable;
     ends with the leaderboard."""
-    from nnctl.commands import sweep as core
+    from nnctl import api
+    from nnctl.commands.sweep import parse_grid
     from nnctl.run import leaderboard
 
-    if space or search:
-        from nnctl.cli.searching import run_search
-
-        run_search(config, space or [], core.parse_grid(grid or []), set_ or [], runs_dir_or_default(runs_dir),
-                   search or "tpe", trials, objective, prune, storage, seed, parallel, sort, dry_run, as_json)
-        return
-    plan = core.plan(config, grid or [], set_ or [], runs_dir_or_default(runs_dir), random_n, seed, repeat)
+    done = api.sweep(config, parse_grid(grid or []), set_ or [], runs_dir_or_default(runs_dir), parallel=parallel,
+                     random=random_n, seed=seed, repeat=repeat, space=space, search=search, trials=trials,
+                     objective=objective, prune=prune, storage=storage, sort=sort, dry_run=dry_run,
+                     on_event=lambda line: err.print(line, highlight=False, markup=False))
     if dry_run:
-        sys.stdout.write("".join(f"{line}\n" for line in core.dry_run(plan)))
+        sys.stdout.write("".join(f"{line}\n" for line in done.commands))
         return
-    err.print(f"sweep of {len(plan.points)} runs in {plan.folder} ({parallel} at a time)", highlight=False)
-    points = core.execute(plan, parallel, lambda msg: err.print(msg, highlight=False, markup=False))
-    rows = leaderboard.of([Path(p.run_dir) for p in points if p.run_dir])
-    if repeat > 1:  # each point's seeds as one row: mean ± std, ranked by the mean
-        rows = leaderboard.repeats(rows)
-    rows = leaderboard.order(rows, sort)
     if as_json:
-        sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
+        sys.stdout.write(json.dumps(leaderboard.as_records(done.rows), indent=2) + "\n")
     else:
-        print_aligned(leaderboard.table(rows))
-    failed = [p for p in points if p.status != "completed"]
-    for p in failed:
-        err.print(f"point {p.id} {p.status}: {p.error or ''}", style="red", highlight=False, markup=False)
-    raise typer.Exit(core.exit_code(points))
+        print_aligned(leaderboard.table(done.rows))
+    if done.search is not None:
+        print_search(config, done.folder, done.search)
+    else:
+        for line in done.failed:
+            err.print(line, style="red", highlight=False, markup=False)
+    raise typer.Exit(done.exit_code)
+
+
+def print_search(config: Path, folder: Path, found: dict) -> None:
+    """A search's end: the best trial as a ready command, the parameters' importances, the counts."""
+    if "best" in found:
+        b = found["best"]
+        err.print(f"best: trial {b['number']}, {found['objective']} {b['value']:.4g}: nnctl train {config} {b['set']}",
+                  highlight=False, markup=False)
+    if found.get("importance"):
+        err.print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in found["importance"].items()),
+                  highlight=False)
+    states = [t["state"] for t in found["trials"]]
+    err.print(f"{states.count('complete')} complete, {states.count('pruned')} pruned, {states.count('fail')} failed; "
+              f"{folder / 'search.json'}, {folder / 'search.png'}", highlight=False)
 
 
 @app.command()
@@ -139,13 +148,12 @@ def predict(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the CSV here.")] = None,
 ) -> None:
     """Predictions for new inputs as CSV: class and probabilities, or values for regression."""
+    from nnctl import api
+    from nnctl.commands.predict import as_csv
     from nnctl.run import folder as runs
 
-    run = runs.resolve_run(str(run_dir), runs_dir_or_default(None))
-    from nnctl.commands.predict import predict_run
-
     notes: list[str] = []
-    table = predict_run(run, source, notes)
+    table = as_csv(api.Run(run_dir).predict(source, notes))
     warn(notes)
     if output is None:
         sys.stdout.write(table)
@@ -162,12 +170,9 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export the run's model and check its predictions match the original on test samples."""
-    from nnctl.run import folder as runs
+    from nnctl import api
 
-    run = runs.resolve_run(str(run_dir), runs_dir_or_default(None))
-    from nnctl.commands.export import export_run
-
-    result = export_run(run, fmt.value, output)
+    result = api.Run(run_dir).export(fmt.value, output)
     if as_json:
         print(json.dumps(result))
     else:

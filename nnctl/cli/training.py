@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -31,77 +31,26 @@ def train(
     ] = False,
 ) -> None:
     """Validate, build, train and test a model; print the run folder's path last."""
-    from nnctl.config import load_config
-    from nnctl.errors import RunEnded, UserError
-    from nnctl.run import folder as runs
+    from nnctl import api
+    from nnctl.errors import RunEnded
 
-    run = runs.resolve_run(str(resume), runs_dir_or_default(runs_dir)) if resume else None
-    if config is None and run is None:
-        raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run")
     sets = [*(set_ or []), *([f"epochs={epochs}"] if epochs else [])]
-    cfg = load_config(config, sets) if config is not None else runs.read_config(run, sets)
-    from nnctl.commands.train import check_resumable
-    from nnctl.commands.train import train as train_run
-
-    if run is not None:
-        check_resumable(run)
-    source = config or run / runs.CONFIG
-    if name is not None:
-        cfg.name = name
-    from nnctl.engine.prepare import prepare
-    from nnctl.run.text import sizes_line
-
-    if cfg.data.folds is not None and cfg.data.fold is None:
-        if run is not None:
-            raise UserError(f"a cross-validation run is resumed fold by fold: nnctl train --resume {run}/fold-N",
-                            "--resume")
-        _train_folds(cfg, source.parent, runs_dir_or_default(runs_dir), mlflow, as_json)
-        return
-    prep = prepare(cfg, source.parent, distributed=True)
-    warn(prep.warnings)
-
-    doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
-    err.print(f"{doing}: {sizes_line(prep.data.sizes())} examples, {prep.cfg.epochs} epochs", highlight=False)
     try:
-        run, rec = train_run(prep, runs_dir_or_default(runs_dir), Progress(err), resume=run, mlflow=mlflow)
+        run = api.train(config, sets, runs_dir_or_default(runs_dir), name, resume=resume, mlflow=mlflow,
+                        reporter=Progress(err))
     except RunEnded as e:
         if as_json and e.run is not None:  # a sweep script still learns which folder and why
             print(json.dumps({"run_dir": str(e.run), "status": e.status, "error": str(e)}))
         raise
-    dist = rec.distribution
-    if rec.test:  # a non-chief worker tests nothing: the chief does
-        print_metrics("test", rec.test, err)
-    elif not dist.get("chief", True):
-        err.print(f"worker {dist['worker']} done; the chief writes {run}", highlight=False)
+    result = run.result
+    if result.get("test") and "folds" not in result:  # a non-chief worker tests nothing: the chief does
+        print_metrics("test", result["test"], err)
+    elif result.get("chief") is False:
+        err.print(f"worker {result['worker']} done; the chief writes {run.path}", highlight=False)
     if as_json:  # one line, last: `nnctl train --json ... | tail -1` is the whole result
-        result = {"run_dir": str(run), "status": rec.status, "test": rec.test, "val": rec.val,
-                  "best_epoch": rec.best_epoch, "epochs": rec.epochs, "duration_s": rec.duration_s}
-        if dist.get("strategy", "none") != "none":
-            result.update({k: dist.get(k) for k in ("chief", "worker", "weights_sha256")})
         print(json.dumps(result))
     else:
-        print(run)
-
-
-def _train_folds(cfg: Any, config_dir: Path, runs_dir: Path, mlflow: bool, as_json: bool) -> None:
-    from nnctl.commands.folds import train_folds
-    from nnctl.run.text import sizes_line
-
-    def on_fold(i: int, k: int, prep: Any) -> None:
-        warn(prep.warnings)
-        err.print(f"training {prep.cfg.name} fold {i}/{k}: {sizes_line(prep.data.sizes())} examples, "
-                  f"{prep.cfg.epochs} epochs", highlight=False)
-
-    run, meta = train_folds(cfg, config_dir, runs_dir, Progress(err), mlflow, on_fold)
-    std = meta["folds"]
-    for split in ("val", "test"):
-        err.print(f"{split} over {std['k']} folds: " + ", ".join(
-            f"{m} {v:.4f} ± {std[split + '_std'][m]:.4f}" for m, v in meta[split].items()), highlight=False)
-    if as_json:
-        print(json.dumps({"run_dir": str(run), "status": meta["status"], "test": meta["test"], "val": meta["val"],
-                          "folds": std, "duration_s": meta["duration_s"]}))
-    else:
-        print(run)
+        print(run.path)
 
 
 @app.command()
@@ -110,29 +59,19 @@ def validate(
     set_: SetOpt = None,
 ) -> None:
     """Check a config fully (schema, layers, shapes, task/loss/output) without training."""
-    from nnctl.config import load_config
-
-    cfg = load_config(config, set_)
-    from nnctl.engine import prepare as core
+    from nnctl import api
+    from nnctl.engine import precision
     from nnctl.run.text import sizes_line
 
-    prep = core.prepare(cfg, config.parent)
-    warn(prep.warnings)
-    table = prep.data.table
-    if table is not None:
-        from nnctl.data.profile import lines
-
-        out.print("\n".join(lines(table.columns, table.rows, Path(prep.data.source).name)), highlight=False,
-                  markup=False)
-    c = prep.cfg
-    what = (f"{c.task}, {len(c.layers)} layers" if c.graph is None else
-            f"{len(c.layers)} branches, outputs {', '.join(f'{n} ({t.task})' for n, t in c.data.targets.items())}")
-    out.print(f"{config}: ok: {what}, "
-              f"{prep.model.count_params():,} parameters; data: {sizes_line(prep.data.sizes())} examples",
+    checked = api.validate(config, set_)
+    warn(checked.warnings)
+    if checked.columns:
+        out.print("\n".join(checked.columns), highlight=False, markup=False)
+    what = (f"{checked.task}, {checked.layers} layers" if not checked.outputs else
+            f"{checked.layers} branches, outputs {', '.join(f'{n} ({t})' for n, t in checked.outputs.items())}")
+    out.print(f"{config}: ok: {what}, {checked.parameters:,} parameters; data: {sizes_line(checked.sizes)} examples",
               highlight=False)
-    from nnctl.engine import precision
-
-    err.print(precision.line(prep.precision.info()), highlight=False, markup=False)
+    err.print(precision.line(checked.precision), highlight=False, markup=False)
 
 
 @app.command()

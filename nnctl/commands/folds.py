@@ -7,23 +7,25 @@ the fold model with the best validation value (chosen on validation, never test)
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from nnctl.config import Config, dump_yaml
+from nnctl.directions import best
 from nnctl.engine.prepare import prepare
-from nnctl.engine.reporter import Reporter
-from nnctl.run.folder import RunFolder
-from nnctl.run.text import higher_is_better
+from nnctl.engine.reporter import NullReporter, Reporter
+from nnctl.run.folder import MODEL, SUMMARY, RunFolder
 
 
 def train_folds(cfg: Config, config_dir: Path | None, runs_dir: Path, reporter: Reporter | None = None,
-                mlflow: bool = False, on_fold: Any = None) -> tuple[Path, dict[str, Any]]:
+                mlflow: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Train the K folds; returns (the folder, the result `nnctl train --json` prints)."""
     from nnctl.commands.train import train
+    from nnctl.run.text import sizes_line
 
+    reporter = reporter or NullReporter()
     k = int(cfg.data.folds)
     parent = RunFolder.create(runs_dir, cfg.name or "run")
     began = time.time()
@@ -32,21 +34,27 @@ def train_folds(cfg: Config, config_dir: Path | None, runs_dir: Path, reporter: 
     for i in range(1, k + 1):
         fold_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"fold": i})})
         prep = prepare(fold_cfg, config_dir, distributed=True)
-        if on_fold is not None:
-            on_fold(i, k, prep)
+        for w in prep.warnings:
+            reporter.note(f"warning: {w}")
+        reporter.note(f"training {prep.cfg.name} fold {i}/{k}: {sizes_line(prep.data.sizes())} examples, "
+                      f"{prep.cfg.epochs} epochs")
         into = parent.path / f"fold-{i}"
         into.mkdir()
         path, rec = train(prep, runs_dir, reporter, into=into, mlflow=mlflow)
         done.append((path, rec))
         resolved = prep.resolved()
     resolved["data"]["fold"] = None
-    parent.path.joinpath("config.yaml").write_text(dump_yaml(resolved))
-    shutil.copyfile(done[0][0] / "summary.txt", parent.path / "summary.txt")
+    parent.write(parent.config, dump_yaml(resolved))
+    parent.copy_from(RunFolder(done[0][0]), SUMMARY)
     meta = _aggregate(cfg, done, time.time() - began)
-    best = meta["folds"]["model_from"]
-    shutil.copyfile(parent.path / best / "model.keras", parent.path / "model.keras")
+    parent.copy_from(RunFolder(parent.path / meta["folds"]["model_from"]), MODEL)
     parent.write_json(parent.metrics, meta)
-    return parent.path, meta
+    std = meta["folds"]
+    for split in ("val", "test"):
+        reporter.note(f"{split} over {std['k']} folds: " + ", ".join(
+            f"{m} {v:.4f} ± {std[split + '_std'][m]:.4f}" for m, v in meta[split].items()))
+    return parent.path, {"run_dir": str(parent.path), **{k: meta[k] for k in ("status", "test", "val", "folds",
+                                                                              "duration_s")}}
 
 
 def _aggregate(cfg: Config, done: list[tuple[Path, Any]], took: float) -> dict[str, Any]:
@@ -66,7 +74,6 @@ def _aggregate(cfg: Config, done: list[tuple[Path, Any]], took: float) -> dict[s
     monitor = cfg.early_stopping.monitor if cfg.early_stopping else "val_loss"
     name = monitor.removeprefix("val_") if monitor.startswith("val_") else "loss"
     scores = folds["val"].get(name) or [0.0] * len(records)
-    pick = max if (records[0].directions or {}).get(name, "max" if higher_is_better(name) else "min") == "max" else min
-    folds["model_from"] = done[scores.index(pick(scores))][0].name
+    folds["model_from"] = done[best(scores, name, records[0].directions)][0].name
     out["folds"] = folds
     return out

@@ -1,5 +1,5 @@
 """Sweeps that search: an Optuna study (grid, random or TPE; median or Hyperband pruning) whose
-points are ordinary `nnctl train` runs in the sweep folder.
+points are ordinary `nnctl train` runs in the sweep folder, trained by the sweep's executor.
 
 The study lives in the folder (Optuna's journal file, or `--storage URL`): a re-run after a kill
 resumes it, and several `nnctl sweep` processes with the same arguments, on one machine or on
@@ -18,21 +18,17 @@ import os
 import re
 import shlex
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnctl.commands import workers
-from nnctl.commands.sweep import flow
-from nnctl.config import load_config, load_yaml
+from nnctl.commands import executor
+from nnctl.config import flow, load_config, load_yaml
+from nnctl.directions import direction
 from nnctl.engine import pruning as pruning_mod
-from nnctl.engine import signals as stopping
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
-from nnctl.run.text import higher_is_better
 
 SEARCHES = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")
@@ -120,7 +116,7 @@ class Search:
 
     @property
     def direction(self) -> str:
-        return "maximize" if higher_is_better(self.objective[4:]) else "minimize"
+        return "maximize" if direction(self.objective) == "max" else "minimize"
 
 
 def plan(config: Path, spaces: list[str], grid: dict[str, list[Any]], base: list[str], runs_dir: Path,
@@ -162,6 +158,21 @@ def plan(config: Path, spaces: list[str], grid: dict[str, list[Any]], base: list
     folder = runs_dir.resolve() / f"{stem}-search-{digest}"
     return Search(folder, config.resolve(), base, parsed, search, trials, name, prune,
                   storage or str(folder / "study.journal"), f"{stem}-{digest}", seed, cfg.epochs)
+
+
+def command(s: Search, parallel: int | str = "auto") -> str:
+    """One worker's `nnctl sweep` command line: a job array runs it N times on the one study."""
+    args = ["nnctl", "sweep", str(s.config), *(a for item in s.base for a in ("--set", item))]
+    for sp in s.spaces:
+        spec = (f"choice({', '.join(flow(v) for v in sp.values)})" if sp.kind == "choice" else
+                f"{'log' if sp.log and sp.kind == 'float' else sp.kind}({sp.values[0]}, {sp.values[1]}"
+                f"{', log' if sp.log and sp.kind == 'int' else ''})")
+        args += ["--space", f"{sp.key}={spec}"]
+    args += ["--search", s.search, "--trials", str(s.trials), "--objective", s.objective, "--prune", s.prune,
+             "--seed", str(s.seed), "--runs-dir", str(s.folder.parent), "--parallel", str(parallel)]
+    if s.storage != str(s.folder / "study.journal"):
+        args += ["--storage", s.storage]
+    return shlex.join(args)
 
 
 def _study(s: Search) -> Any:
@@ -218,87 +229,78 @@ def _counted(study: Any) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("requeued"))
 
 
-def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m: None) -> Any:
+def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m: None, worker: Any = None) -> Any:
     """Work on the study until it holds --trials trials; returns the study."""
-    from optuna.trial import TrialState
-
     s.folder.mkdir(parents=True, exist_ok=True)
-    (s.folder / "logs").mkdir(exist_ok=True)
     runs.write_json(s.folder / runs.SWEEP_MANIFEST, {"config": str(s.config), "search": s.search,
                                                      "objective": s.objective, "trials": s.trials,
                                                      "storage": s.storage, "study": s.study_name})
     with _locked(s.folder):
         study = _study(s)
         _requeue_dead(study)
-    env = {**os.environ, "NNCTL_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))}
-    distributions = {sp.key: sp.distribution() for sp in s.spaces}
-    pool = [workers.Worker(env) for _ in range(parallel)]
-
-    with stopping.on_signals() as stop:
-
-        def worker(warm: workers.Worker) -> None:
-            while not stop:
-                with _locked(s.folder):
-                    if _counted(study) >= s.trials:
-                        return
-                    trial = study.ask(distributions)
-                    trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
-                overrides = [f"{sp.key}={flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
-                state, value, detail = _point(s, trial, overrides, warm)
-                if state == TrialState.COMPLETE:
-                    study.tell(trial, value)
-                elif state == TrialState.PRUNED:
-                    study.tell(trial, state=TrialState.PRUNED)
-                elif state is None:  # interrupted: left running, asked again on the next run
-                    return
-                else:
-                    study.tell(trial, state=TrialState.FAIL)
-                on_event(f"trial {trial.number + 1}/{s.trials} {' '.join(overrides)}: {detail}")
-
-        threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in pool]
-        for t in threads:
-            t.start()
-        stopped = False
-        while any(t.is_alive() for t in threads):
-            if stop and not stopped:
-                stopped = True
-                for w in pool:
-                    w.terminate()
-            time.sleep(0.1)
-    for w in pool:
-        w.close()
+    executor.execute(_Trials(s, study, on_event), parallel, worker)
     return study
 
 
-def _point(s: Search, trial: Any, overrides: list[str], warm: workers.Worker) -> tuple[Any, float | None, str]:
-    """One trial as `nnctl train` in a warm worker: (its state, objective value, a line for the user)."""
+class _Trials:
+    """The study's trials as the executor's source: each asked for under the folder's lock (so the
+    study never holds more than --trials, however many processes ask), each told its outcome."""
+
+    def __init__(self, s: Search, study: Any, on_event: Callable[[str], None]) -> None:
+        self.s, self.study, self.on_event = s, study, on_event
+        self.distributions = {sp.key: sp.distribution() for sp in s.spaces}
+        self.ended = False  # a point was interrupted: ask for no more
+
+    def take(self) -> tuple[Any, executor.Request] | None:
+        s = self.s
+        with _locked(s.folder):
+            if self.ended or _counted(self.study) >= s.trials:
+                return None
+            trial = self.study.ask(self.distributions)
+            trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+        overrides = [f"{sp.key}={flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
+        name = f"{s.study_name.rsplit('-', 1)[0]}-t{trial.number + 1:03d}"
+        spec = {"storage": s.storage, "study": s.study_name, "trial_id": trial._trial_id, "objective": s.objective,
+                "prune": s.prune, "epochs": s.epochs}
+        request = executor.Request(str(s.config), [*s.base, *overrides], str(s.folder), name, trial=spec,
+                                   log=executor.log_path(s.folder, name))
+        return (trial, overrides), request
+
+    def done(self, key: tuple[Any, list[str]], reply: executor.Reply, seconds: float) -> None:
+        from optuna.trial import TrialState
+
+        trial, overrides = key
+        state, value, detail = _outcome(self.s, trial, reply)
+        if state is None:  # interrupted: left running, asked again on the next run
+            self.ended = True
+            return
+        try:
+            self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        except RuntimeError as e:
+            # Optuna's GridSampler calls study.stop() after its last point, which ask-and-tell may
+            # not (optuna#4121, #5141: "raises RuntimeError just after evaluating the final grid");
+            # the trial's state is stored before, so the study is complete as it should be.
+            if "Study.stop" not in str(e):
+                raise
+        self.on_event(f"trial {trial.number + 1}/{self.s.trials} {' '.join(overrides)}: {detail} ({seconds:.1f}s)")
+
+
+def _outcome(s: Search, trial: Any, reply: executor.Reply) -> tuple[Any, float | None, str]:
+    """A trained trial: (its state, objective value, a line for the user)."""
     from optuna.trial import TrialState
 
-    name = f"{s.study_name.rsplit('-', 1)[0]}-t{trial.number + 1:03d}"
-    sets = [a for item in [*s.base, *overrides] for a in ("--set", item)]
-    args = ["train", str(s.config), *sets, "--name", name, "--runs-dir", str(s.folder), "--json"]
-    spec = {"storage": s.storage, "study": s.study_name, "trial_id": trial._trial_id, "objective": s.objective,
-            "prune": s.prune, "epochs": s.epochs}
-    began = time.time()
-    code, out = warm.run(args, s.folder / "logs" / f"{name}.log", {pruning_mod.ENV: json.dumps(spec)})
-    try:
-        result = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        result = {}
-    run_dir = result.get("run_dir")
-    if run_dir:
-        trial.set_user_attr("run_dir", run_dir)
-    meta = runs.read_json(Path(run_dir) / runs.METRICS) if run_dir else None
+    if reply.run_dir:
+        trial.set_user_attr("run_dir", reply.run_dir)
+    meta = runs.read_json(Path(reply.run_dir) / runs.METRICS) if reply.run_dir else None
     status = (meta or {}).get("status")
-    took = f"({time.time() - began:.1f}s)"
-    if code in (130, -15) and status not in ("completed", "pruned"):
-        return None, None, f"interrupted {took}"
+    if reply.code in executor.STOPPED and status not in ("completed", "pruned"):
+        return None, None, "interrupted"
     value = ((meta or {}).get("val") or {}).get(s.objective[4:])
     if status == "completed" and isinstance(value, (int, float)):
-        return TrialState.COMPLETE, float(value), f"{s.objective} {value:.4g} {took}"
+        return TrialState.COMPLETE, float(value), f"{s.objective} {value:.4g}"
     if status == "pruned":
-        return TrialState.PRUNED, None, f"pruned at epoch {(meta or {}).get('epochs')} {took}"
-    return TrialState.FAIL, None, f"failed: {result.get('error') or f'exit {code}'} {took}"
+        return TrialState.PRUNED, None, f"pruned at epoch {(meta or {}).get('epochs')}"
+    return TrialState.FAIL, None, f"failed: {reply.error or f'exit {reply.code}'}"
 
 
 def summary(s: Search, study: Any) -> dict[str, Any]:

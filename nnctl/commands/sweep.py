@@ -1,8 +1,8 @@
 """Sweeps: a grid (or random picks from it) of ordinary `nnctl train` runs in one folder with a manifest.
 
-Each point runs as `nnctl train` in a warm worker process (commands/workers.py: TensorFlow
-imported once per worker, Keras' state cleared between points), so a crash or a failed point
-never takes the others down, and `--parallel N` gives each worker its share of the cores.
+Each point is trained as `nnctl train` would by a warm worker process (commands/executor.py:
+TensorFlow imported once per worker, Keras' state cleared between points), so a crash or a failed
+point never takes the others down, and `--parallel N` gives each worker its share of the cores.
 The sweep folder's name is a hash of the config and the sweep's arguments: running the
 same sweep again finds the same folder, skips finished points, resumes interrupted ones
 and retries failed ones.
@@ -13,22 +13,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import random
 import shlex
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nnctl.commands import workers
-from nnctl.config import load_config, load_yaml
-from nnctl.engine import signals as stopping
+from nnctl.commands import executor
+from nnctl.config import flow, load_config, load_yaml
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
 
@@ -56,21 +52,25 @@ class Sweep:
     points: list[Point]
     args: dict[str, Any]
 
-    def command(self, point: Point, program: list[str] | None = None) -> list[str]:
-        """The `nnctl train` command line of one point (`--resume` where it left a checkpoint);
-        `program` [] gives the arguments alone, as a warm worker takes them."""
-        prog = ["nnctl"] if program is None else program
-        if point.status == "interrupted" and point.run_dir and runs.RunFolder(Path(point.run_dir)).checkpoints.is_dir():
-            return [*prog, "train", "--resume", point.run_dir, "--json"]
+    def resumes(self, point: Point) -> bool:
+        """An interrupted point continues from its checkpoint."""
+        return point.status == "interrupted" and bool(point.run_dir) and \
+            runs.RunFolder(Path(point.run_dir)).checkpoints.is_dir()
+
+    def request(self, point: Point) -> executor.Request:
+        log = executor.log_path(self.folder, point.name)
+        if self.resumes(point):
+            return executor.Request(None, [], str(self.folder), resume=point.run_dir, log=log)
+        return executor.Request(str(self.config), [*self.base, *point.overrides], str(self.folder), point.name,
+                                log=log)
+
+    def command(self, point: Point) -> list[str]:
+        """The point as a `nnctl train` command line, for a scheduler (`--dry-run`)."""
+        if self.resumes(point):
+            return ["nnctl", "train", "--resume", str(point.run_dir), "--json"]
         sets = [a for item in [*self.base, *point.overrides] for a in ("--set", item)]
-        return [*prog, "train", str(self.config), *sets, "--name", point.name, "--runs-dir", str(self.folder),
+        return ["nnctl", "train", str(self.config), *sets, "--name", point.name, "--runs-dir", str(self.folder),
                 "--json"]
-
-
-def flow(value: Any) -> str:
-    """A value as a one-line YAML scalar or flow collection, as --set parses it back."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    return text.removesuffix("...").strip()
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -88,10 +88,9 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     return grid
 
 
-def plan(config: Path, grid_items: list[str], base: list[str], runs_dir: Path, random_n: int | None = None,
+def plan(config: Path, grid: dict[str, list[Any]], base: list[str], runs_dir: Path, random_n: int | None = None,
          seed: int = 0, repeat: int = 1) -> Sweep:
     """The sweep's points, each checked against the config schema before anything runs."""
-    grid = parse_grid(grid_items)
     if not grid:
         raise UserError("give at least one --grid KEY=V1,V2,...")
     combos = [list(c) for c in itertools.product(*([f"{k}={flow(v)}" for v in vs] for k, vs in grid.items()))]
@@ -136,58 +135,17 @@ def write_manifest(sweep: Sweep) -> None:
     })
 
 
-def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = lambda s: None) -> list[Point]:
+def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = lambda s: None,
+            worker: Any = None) -> list[Point]:
     """Run every point not yet completed; returns the points in order. Ctrl-C/SIGTERM stops them gracefully."""
     sweep.folder.mkdir(parents=True, exist_ok=True)
-    (sweep.folder / "logs").mkdir(exist_ok=True)
     load_progress(sweep)
-    todo = [p for p in sweep.points if p.status != "completed"]
     for p in sweep.points:
         if p.status == "completed":
             on_event(f"point {p.id}/{len(sweep.points)} {' '.join(p.overrides)}: completed earlier, skipped")
     write_manifest(sweep)
-    env = {**os.environ, "NNCTL_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))}
-    lock = threading.Lock()
-    warm: list[workers.Worker] = []
-    local = threading.local()  # each of the pool's threads keeps one warm worker
-
-    with stopping.on_signals() as stop:
-
-        def one(p: Point) -> None:
-            if stop:
-                return
-            if not hasattr(local, "worker"):
-                local.worker = workers.Worker(env)
-                with lock:
-                    warm.append(local.worker)
-            began = time.time()
-            log_path = sweep.folder / "logs" / f"{p.name}.log"
-            code, out = local.worker.run(sweep.command(p, []), log_path)
-            with lock:
-                _record(p, code, out, log_path)
-                write_manifest(sweep)
-            on_event(f"point {p.id}/{len(sweep.points)} {' '.join(p.overrides)}: {p.status}"
-                     f"{_scores('val', p.val)}{_scores('test', p.test)} ({time.time() - began:.1f}s)")
-
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = [pool.submit(one, p) for p in todo]
-            try:
-                while any(not f.done() for f in futures):
-                    if stop and not getattr(local, "stopped", False):
-                        local.stopped = True
-                        with lock:
-                            for w in warm:
-                                w.terminate()  # each point finishes its batch, saves, ends with 130
-                    time.sleep(0.1)
-            except KeyboardInterrupt:  # a second Ctrl-C: stop everything now
-                for w in list(warm):
-                    if w.proc is not None:
-                        w.proc.kill()
-                raise
-        for f in futures:
-            f.result()
-    for w in warm:
-        w.close()
+    todo = [p for p in sweep.points if p.status != "completed"]
+    stop = executor.execute(_Points(sweep, todo, on_event), parallel, worker)
     if stop:
         for p in todo:
             if p.status == "pending":
@@ -196,32 +154,35 @@ def execute(sweep: Sweep, parallel: int = 1, on_event: Callable[[str], None] = l
     return sweep.points
 
 
-def _last_error(log: Path) -> str | None:
-    try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("error: ")]
-    except OSError:
-        return None
-    return lines[-1].removeprefix("error: ") if lines else None
+class _Points:
+    """The grid's points as the executor's source: in order, each recorded in the manifest as it ends."""
+
+    def __init__(self, sweep: Sweep, todo: list[Point], on_event: Callable[[str], None]) -> None:
+        self.sweep, self.todo, self.on_event = sweep, list(todo), on_event
+
+    def take(self) -> tuple[Point, executor.Request] | None:
+        return (self.todo[0], self.sweep.request(self.todo.pop(0))) if self.todo else None
+
+    def done(self, p: Point, reply: executor.Reply, seconds: float) -> None:
+        _record(p, reply)
+        write_manifest(self.sweep)
+        self.on_event(f"point {p.id}/{len(self.sweep.points)} {' '.join(p.overrides)}: {p.status}"
+                      f"{_scores('val', p.val)}{_scores('test', p.test)} ({seconds:.1f}s)")
 
 
-def _record(p: Point, code: int, out: str, log: Path) -> None:
-    p.exit_code = code
-    last = out.strip().splitlines()[-1] if out.strip() else ""
-    try:
-        result = json.loads(last)
-    except ValueError:
-        result = {}
-    p.run_dir = result.get("run_dir", p.run_dir)
+def _record(p: Point, reply: executor.Reply) -> None:
+    p.exit_code = reply.code
+    p.run_dir = reply.run_dir or p.run_dir
     meta = runs.read_json(Path(p.run_dir) / runs.METRICS) if p.run_dir else None
-    p.val = (meta or {}).get("val") or result.get("val") or {}
-    p.test = (meta or {}).get("test") or result.get("test") or {}
+    p.val = (meta or {}).get("val") or reply.val
+    p.test = (meta or {}).get("test") or reply.test
     if (meta or {}).get("status") == "completed":  # even if a stop signal caught it on its way out
         p.status, p.error = "completed", None
         return
     # 130: stopped by the sweep's Ctrl-C/SIGTERM (-15: before training began). Any other signal
     # killed the worker with the point (a crash, the OOM killer): failed, with that said.
-    p.status = "interrupted" if code in (130, -15) else "failed"
-    p.error = result.get("error") or _last_error(log) or f"exit {code}"
+    p.status = "interrupted" if reply.code in executor.STOPPED else "failed"
+    p.error = reply.error or f"exit {reply.code}"
 
 
 def _scores(split: str, values: dict[str, float]) -> str:

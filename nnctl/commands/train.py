@@ -26,11 +26,13 @@ from nnctl.run.tensorboard import Log
 
 
 def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
-          resume: Path | None = None, mlflow: bool = False, into: Path | None = None) -> tuple[Path, Record]:
+          resume: Path | None = None, mlflow: bool = False, into: Path | None = None,
+          trial: dict[str, Any] | None = None) -> tuple[Path, Record]:
     """Fit, test and fill a run folder (a new one in runs_dir, or `into`, made empty by the caller:
     a cross-validation fold); returns (run folder, its record).
 
-    With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow.
+    With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow. `trial`: a searching
+    sweep's trial, reported to after every epoch (see engine/pruning.py).
     """
     dist = prep.dist
     if resume and dist.workers > 1:
@@ -39,7 +41,7 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     if not dist.chief:  # a worker trains in step with the chief and writes nothing
         run = RunFolder(Path(dist.agree("")))
         rec = Record(distribution=dist.info(prep.cfg.batch_size))
-        return run.path, _train(prep, run, monitor_state(prep), rec, reporter)
+        return run.path, _train(prep, run, monitor_state(prep), rec, reporter, trial=trial)
     run = RunFolder(resume or into) if resume or into else RunFolder.create(runs_dir, prep.cfg.name or "run")
     dist.agree(str(run))  # every worker learns the chief's folder
     with run.lock():
@@ -51,10 +53,20 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
             tracker = mlflow_tracking.Tracker(run.path, prep.cfg.name or "nnctl", rec.hparams, rec)
             run.write_record(rec)
         try:
-            return run.path, _train(prep, run, state, rec, reporter, tracker)
+            return run.path, _train(prep, run, state, rec, reporter, tracker, trial)
         finally:
             if tracker is not None:
                 tracker.end(rec.status, rec)
+
+
+def result(run: Path, rec: Record) -> dict[str, Any]:
+    """What `nnctl train --json` prints last, and a sweep's worker hands back: the run in one line."""
+    out = {"run_dir": str(run), "status": rec.status, "test": rec.test, "val": rec.val,
+           "best_epoch": rec.best_epoch, "epochs": rec.epochs, "duration_s": rec.duration_s}
+    dist = rec.distribution or {}
+    if dist.get("strategy", "none") != "none":
+        out.update({k: dist.get(k) for k in ("chief", "worker", "weights_sha256")})
+    return out
 
 
 def check_resumable(run: Path) -> None:
@@ -133,7 +145,7 @@ def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpo
 
 
 def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record, reporter: Reporter,
-           tracker: mlflow_tracking.Tracker | None = None) -> Record:
+           tracker: mlflow_tracking.Tracker | None = None, trial: dict[str, Any] | None = None) -> Record:
     """The loop, then what a completed run leaves: best weights, model.keras, test metrics, figures.
     Only the chief writes; another worker trains in step and returns its record."""
     cfg, model, chief = prep.cfg, prep.model, prep.dist.chief
@@ -145,7 +157,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     reporter.start(cfg.epochs, loop.steps(prep))
     from nnctl.engine import pruning as pruning_mod  # imports Keras: not before a distribution strategy is set up
 
-    pruning = pruning_mod.from_environment(state)  # a searching sweep's point
+    pruning = pruning_mod.Pruning(trial, state) if trial else None  # a searching sweep's point
     try:
         with signals.on_signals() as stop:
             loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,

@@ -8,18 +8,16 @@ from nnctl.config.experiment import (
     Distribution,
     EarlyStopping,
     NamedSpec,
-    apply_overrides,
     differences,
     dump_yaml,
     flatten,
     load_config,
-    load_yaml,
     named_spec,
-    parse_override,
     read_yaml,
     validate,
 )
+from nnctl.config.overrides import Overrides, apply_overrides, flow, items, load_yaml, override_pairs, parse_override
 
-__all__ = ["Augmentation", "Config", "DataSpec", "Distribution", "EarlyStopping", "NamedSpec", "apply_overrides",
-           "differences", "dump_yaml", "flatten", "load_config", "load_yaml", "named_spec", "parse_override",
-           "read_yaml", "validate"]
+__all__ = ["Augmentation", "Config", "DataSpec", "Distribution", "EarlyStopping", "NamedSpec", "Overrides",
+           "apply_overrides", "differences", "dump_yaml", "flatten", "flow", "items", "load_config", "load_yaml",
+           "named_spec", "override_pairs", "parse_override", "read_yaml", "validate"]

@@ -6,8 +6,10 @@ Names of Keras objects (layers, losses, ...) are checked later, in keras_names.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -18,6 +20,7 @@ from nnctl.choices import TASKS
 from nnctl.config.data import DataSpec
 from nnctl.config.graph import Graph, branch_layers, order, per_output
 from nnctl.config.messages import first_error
+from nnctl.config.overrides import Overrides, apply_overrides, load_yaml
 from nnctl.errors import UserError
 
 
@@ -181,6 +184,11 @@ def _one_key_entries(stack: list[Any], key: str | None) -> None:
 
 def check_structure(cfg: Config) -> None:
     """The graph form's names and connections, and per-output keys only where there are outputs."""
+    if cfg.data.folds is not None and cfg.data.fold is None and cfg.distribution.strategy == "multi_worker":
+        # Folds train one after another in one process; a multi_worker cluster forms once per process.
+        raise UserError("cross-validation trains its folds in one process, and multi_worker needs a new process "
+                        "per training: train each fold as its own run (--set data.fold=1 ... data.fold=K) or use "
+                        "strategy: mirrored", "data.folds")
     if cfg.graph is None:
         if cfg.data.targets is not None:
             raise UserError("named targets need layers as a mapping of named branches (the graph form), e.g. "
@@ -226,26 +234,6 @@ def named_spec(spec: NamedSpec, key: str) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------- loading
 
 
-class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """yaml.safe_load's loader (libyaml's where installed), reading `1e-3` as a number as YAML 1.2 does.
-
-    PyYAML follows YAML 1.1, where a float needs a dot (`1.0e-3`) and `1e-3` is a
-    string: the most common way to write a learning rate would silently be text.
-    """
-
-
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML data: safe (no tags that build Python objects), with YAML 1.2 floats."""
-    return yaml.load(text, Loader=Loader)  # noqa: S506  (Loader is a SafeLoader)
-
-
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML mapping with yaml.safe_load: configs are data, never code."""
     p = Path(path)
@@ -272,62 +260,20 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    """`a.b=1` -> ("a.b", 1); the value is parsed as YAML so numbers stay numbers."""
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
-    try:
-        parsed = load_yaml(value) if value.strip() else None
-    except yaml.YAMLError:
-        raise UserError(f"--set {item!r}: the value is not valid YAML") from None
-    return key.strip(), parsed
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in place; list items by index (`layers.2.Dense.units=256`)."""
-    for item in overrides:
-        key, value = parse_override(item)
-        parts = key.split(".")
-        node: Any = data
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            here = ".".join(parts[: depth + 1])
-            if isinstance(node, list):
-                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                    raise UserError(f"--set: no item {part!r} in a list of {len(node)}", here)
-                idx = int(part)
-                if last:
-                    node[idx] = value
-                elif isinstance(node[idx], str):
-                    # `layers.2.Dropout=0.3` on a bare `- Flatten` entry: make it a mapping.
-                    node[idx] = {node[idx]: None}
-                node = node[idx]
-            elif isinstance(node, dict):
-                if last:
-                    node[part] = value
-                else:
-                    if node.get(part) is None:
-                        node[part] = {}
-                    elif isinstance(node[part], str):
-                        # `optimizer: adam` + `--set optimizer.learning_rate=0.01`: the name is short for {name: adam}.
-                        node[part] = {"name": node[part]}
-                    node = node[part]
-            else:
-                raise UserError(f"--set: cannot go into a {type(node).__name__} value", here)
-    return data
-
-
-def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
-    """Load, override, translate Keras 2 spellings and validate; the file's stem is the default name."""
+def load_config(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = None) -> Config:
+    """Load (a YAML file, or a mapping as Python gives it), override, translate Keras 2 spellings and
+    validate; a file's stem is the default name."""
     from nnctl.config.keras2 import translate
 
-    data = apply_overrides(read_yaml(path), overrides or [])
+    if isinstance(source, Mapping):
+        data = apply_overrides(copy.deepcopy(dict(source)), overrides)
+    else:
+        data = apply_overrides(read_yaml(source), overrides)
     notes = translate(data)
     cfg = validate(data)
     cfg._translations = notes
     if cfg.name is None:
-        cfg.name = Path(path).stem
+        cfg.name = "run" if isinstance(source, Mapping) else Path(source).stem
     return cfg
 
 
@@ -335,7 +281,8 @@ def validate(data: dict[str, Any]) -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        raise UserError(first_error(e, Config)) from None
+        key, _, message = first_error(e, Config).partition(": ")
+        raise UserError(message, key) from None
     check_structure(cfg)
     return cfg
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from nnctl.directions import direction
 from nnctl.errors import TrainingFailed, UserError, one_line
 from nnctl.model import saved
 from nnctl.run import folder as runs
-from nnctl.run.text import higher_is_better
 
 FOLDER = runs.CHECKPOINTS
 STATE = "state.json"
@@ -56,8 +56,7 @@ class State:
     def start(cls, monitor: str, mode: str = "auto", directions: dict[str, str] | None = None) -> State:
         """`directions`: each metric's Keras direction ("max"/"min"), as EarlyStopping's auto mode reads it."""
         if mode == "auto":
-            name = monitor.removeprefix("val_")
-            mode = (directions or {}).get(name) or ("max" if higher_is_better(name) else "min")
+            mode = direction(monitor, directions)
         return cls(monitor=monitor, mode=mode)
 
     def record(self, logs: dict[str, float], iterations: int, min_delta: float = 0.0) -> bool:

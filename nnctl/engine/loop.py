@@ -18,7 +18,6 @@ from nnctl.engine import checkpoint
 from nnctl.engine.prepare import Prepared, class_weights
 from nnctl.engine.reporter import Reporter
 from nnctl.engine.signals import StopRequest
-from nnctl.model.flops import training_flops_per_example
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record
 
@@ -47,8 +46,9 @@ def fit(prep: Prepared, state: checkpoint.State, callbacks: list[Any], stop: Sto
     for epoch in range(state.epoch, state.epoch if state.stopped_early else cfg.epochs):
         shuffle_seed = checkpoint.reseed(model, cfg.seed, epoch)
         train = pipeline.dataset(data.train, cfg.batch_size, shuffle_seed if cfg.shuffle else None)
+        # shuffle=False: the dataset is shuffled by its own seed; Keras' flag would only warn on it
         model.fit(train, validation_data=val, initial_epoch=epoch, epochs=epoch + 1, callbacks=callbacks,
-                  class_weight=weights, verbose=0)
+                  class_weight=weights, verbose=0, shuffle=False)
         if stop:  # asked between the epoch's last batch and its end: the epoch is saved, then stop
             raise Stop(stop.signal)
         if state.stopped_early:
@@ -68,7 +68,7 @@ def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter:
     if pruning is not None:  # before the checkpoint, so that a pruned point's stop is saved with it
         chosen.append(pruning)
     if run is not None:
-        flops = training_flops_per_example(prep.model)
+        flops = prep.flops
         n, batch = len(prep.data.train), prep.cfg.batch_size
         chosen += [cb.Checkpoint(run, monitor),
                    cb.Recorder(run, record, state, clock, lambda epochs: throughput(watch, n, batch, epochs, flops))]

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnctl.model.flops import training_flops_per_example
-
 MIN_FLOP_PER_BATCH = 3e8  # clear gains from 505 MFLOP up; x1.01-1.13 (a whole process: none) at 45-250
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RNN")
 CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # oneDNN computes bfloat16 with these; without, it emulates
@@ -54,12 +52,12 @@ def forced(policy: str) -> Choice:
     return Choice(policy, policy, "set in the config")
 
 
-def auto(model: Any, per_replica_batch: float) -> Choice:
-    """The policy `auto` picks for this float32-built model on this machine's devices."""
+def auto(model: Any, per_replica_batch: float, flops: int | None) -> Choice:
+    """The policy `auto` picks for this float32-built model (`flops` its training FLOPs per
+    example) on this machine's devices."""
     native, device = native_bfloat16()
     layers = list(_layers(model))
     recurrent = sorted({type(x).__name__ for x in layers if type(x).__name__ in RECURRENT})
-    flops = training_flops_per_example(model)
     policy, reason = decide(native, device, recurrent, None if flops is None else flops * per_replica_batch)
     return Choice(policy, "auto", reason)
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from nnctl import data as data_mod
-from nnctl.backend import keras
 from nnctl.choices import SINGLE_LABEL
 from nnctl.config import Config
 from nnctl.data import pipeline
@@ -34,6 +33,7 @@ class Prepared:
     dist: distribute.Setup = field(default_factory=distribute.Setup)
     directions: dict[str, str] = field(default_factory=dict)  # each logged metric's "max" or "min", Keras' own
     precision: precision.Choice = field(default_factory=lambda: precision.forced("float32"))
+    flops: int | None = None  # training FLOPs per example; None: layers it cannot count
 
     def resolved(self) -> dict[str, Any]:
         return self.cfg.model_dump(mode="json")
@@ -51,19 +51,17 @@ def prepare(cfg: Config, config_dir: Path | None = None, distributed: bool = Fal
     data = pending()
     input_shape = data.input_shape
     data.hash_soon()  # fingerprints for metrics.json, hashed while the model is built
-    # float32 undoes a previous run's policy in this process; `auto` builds in float32 first, to count.
-    keras().mixed_precision.set_global_policy("float32" if cfg.mixed_precision == "auto" else cfg.mixed_precision)
     with dist.scope():
         return _prepare(cfg, config_dir, data, input_shape, dist)
 
 
 def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_shape: tuple[int, ...],
              dist: distribute.Setup) -> Prepared:
-    built, choice = _build(cfg, data, dist)
+    built, choice, flops = _build(cfg, data, dist)
     cfg = cfg.model_copy(update={"mixed_precision": choice.policy})  # what a resumed run must train in again
     model = built.model
     if cfg.graph is not None:
-        return _prepare_graph(cfg, config_dir, data, model, dist, choice)
+        return _prepare_graph(cfg, config_dir, data, model, dist, choice, flops)
     labels = tasks.Labels.of(data.train.y)
     last = f"layers.{len(cfg.layers) - 1}.{keras_names.layer_entry(cfg.layers[-1])[0]}"
     units = model_mod.output_units(model, last)
@@ -87,29 +85,32 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     if standard is not None:  # learnt standardised, predicted in the target's units
         model = targets.in_target_units(model, {None: standard})
     model.compile(optimizer=optimizer, loss=targets.loss_for(model, loss), metrics=metrics, jit_compile=cfg.jit_compile,
-                  steps_per_execution=steps_per_execution(cfg, model, len(data.train)))
+                  steps_per_execution=steps_per_execution(cfg, len(data.train), flops))
     cfg = cfg.model_copy(update={"task": task, "loss": loss_spec, "metrics": metric_specs,
                                  "input_shape": list(input_shape),
                                  "data": data_mod.resolved(cfg.data, config_dir, data)})
     _dry_run(model, data, cfg)
-    return Prepared(cfg, data, model, warnings, dist, directions(model), choice)
+    return Prepared(cfg, data, model, warnings, dist, directions(model), choice, flops)
 
 
-def _build(cfg: Config, data: data_mod.Data, dist: distribute.Setup) -> tuple[model_mod.Built, precision.Choice]:
-    """The model in the config's policy; under `auto`, built in float32, judged, and built again
-    in mixed_bfloat16 if that is the choice (the same seed gives the same weights)."""
-    built = graph.build_for(cfg, data)
-    if cfg.mixed_precision != "auto":
-        return built, precision.forced(cfg.mixed_precision)
-    choice = precision.auto(built.model, cfg.batch_size / dist.replicas)
+def _build(cfg: Config, data: data_mod.Data, dist: distribute.Setup) -> tuple[model_mod.Built, precision.Choice,
+                                                                            int | None]:
+    """The model in the config's policy, and its training FLOPs per example (counted once); under
+    `auto`, built in float32, judged, and built again in mixed_bfloat16 if that is the choice (the
+    same seed gives the same weights)."""
+    auto = cfg.mixed_precision == "auto"
+    built = graph.build_for(cfg, data, "float32" if auto else cfg.mixed_precision)
+    flops = training_flops_per_example(built.model)
+    if not auto:
+        return built, precision.forced(cfg.mixed_precision), flops
+    choice = precision.auto(built.model, cfg.batch_size / dist.replicas, flops)
     if choice.policy != "float32":
-        keras().mixed_precision.set_global_policy(choice.policy)
-        built = graph.build_for(cfg, data)
-    return built, choice
+        built = graph.build_for(cfg, data, choice.policy)
+    return built, choice, flops
 
 
 def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, model: Any,
-                   dist: distribute.Setup, choice: precision.Choice) -> Prepared:
+                   dist: distribute.Setup, choice: precision.Choice, flops: int | None) -> Prepared:
     """The graph form: every output checked and compiled with its own loss and metrics."""
     from nnctl.engine import outputs
 
@@ -122,13 +123,13 @@ def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, mo
     model.compile(optimizer=keras_names.optimizer(cfg.optimizer), loss=targets.loss_for(model, out.loss),
                   loss_weights=out.loss_weights,
                   metrics=out.metrics, jit_compile=cfg.jit_compile,
-                  steps_per_execution=steps_per_execution(cfg, model, len(data.train)))
+                  steps_per_execution=steps_per_execution(cfg, len(data.train), flops))
     update = outputs.resolved(cfg, out)
     update["data"] = data_mod.absolute_paths(update["data"], config_dir)
     cfg = cfg.model_copy(update=update)
     _dry_run(model, data, cfg)
     return Prepared(cfg, data, model, [*cfg.translations, *data.warnings, *out.warnings], dist,
-                    directions(model), choice)
+                    directions(model), choice, flops)
 
 
 def directions(model: Any) -> dict[str, str]:
@@ -147,7 +148,7 @@ AUTO_FLOP_PER_CALL = 2e9  # about 20 ms on a 2-core CPU: the ~1 ms of Python per
 AUTO_MAX_STEPS = 32  # still a progress update every few seconds for slow models
 
 
-def steps_per_execution(cfg: Config, model: Any, n_train: int) -> int:
+def steps_per_execution(cfg: Config, n_train: int, flops: int | None) -> int:
     """Batches per compiled call: the config's number, or for "auto" enough that Python's
     per-call overhead is small next to the arithmetic (small models gain most; 1 for big ones)."""
     steps = max(1, math.ceil(n_train / cfg.batch_size))
@@ -159,7 +160,6 @@ def steps_per_execution(cfg: Config, model: Any, n_train: int) -> int:
         return 1
     if cfg.steps_per_execution != "auto":
         return min(int(cfg.steps_per_execution), steps)
-    flops = training_flops_per_example(model)
     if not flops:  # layers it cannot count: assume big, keep per-batch callbacks
         return 1
     return max(1, min(math.ceil(AUTO_FLOP_PER_CALL / (flops * cfg.batch_size)), AUTO_MAX_STEPS, steps))

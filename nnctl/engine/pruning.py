@@ -1,22 +1,18 @@
 """A searching sweep's point reports its objective to the Optuna study after every epoch, and
 stops early when the study's pruner says it falls behind (the run's status is then `pruned`).
 
-The sweep hands the point its trial through the environment (NNCTL_TRIAL: storage, study name,
-trial id, the logged name of the objective); a run started by hand has none and is never pruned.
+The sweep hands the point its trial with the request (storage, study name, trial id, the logged
+name of the objective, the pruner); a run started by hand has none and is never pruned.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 from typing import Any
 
 from nnctl.backend import keras
 from nnctl.engine import checkpoint
 from nnctl.errors import UserError
-
-ENV = "NNCTL_TRIAL"
 
 
 def open_storage(spec: str) -> Any:
@@ -43,12 +39,9 @@ def pruner(kind: str, epochs: int) -> Any:
             "none": optuna.pruners.NopPruner}[kind]()
 
 
-def from_environment(state: checkpoint.State) -> Any:
-    """The Pruning callback of a sweep's point, or None for a run started by hand."""
-    raw = os.environ.get(ENV)
-    if not raw:
-        return None
-    return _pruning_class()(json.loads(raw), state)
+def Pruning(trial: dict[str, Any], state: checkpoint.State) -> Any:  # noqa: N802  (a class, made on first use)
+    """The Pruning callback of a searching sweep's point."""
+    return _pruning_class()(trial, state)
 
 
 @functools.cache

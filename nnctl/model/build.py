@@ -72,9 +72,21 @@ def float32_output(k: Any, layer: Any) -> None:
     """Under a mixed-precision policy the output layer computes in float32 (softmax and the
     loss in 16 bits lose precision), as Keras' mixed-precision guide advises; so do layers that
     adapt to data (Normalization's adapt fails on a bfloat16 policy: AddV2 of float and bfloat16)."""
-    policy = k.mixed_precision.global_policy().name
-    if policy.startswith("mixed_") and layer.dtype_policy.name == policy:
+    if layer.dtype_policy.name.startswith("mixed_"):
         layer.dtype_policy = "float32"
+
+
+@contextlib.contextmanager
+def policy_scope(policy: str) -> Iterator[None]:
+    """Layers made inside take `policy` (Keras gives a new layer the global policy); the
+    process's policy is as before afterwards, so nothing else reads it from there."""
+    k = keras()
+    before = k.mixed_precision.global_policy()
+    k.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        k.mixed_precision.set_global_policy(before)
 
 
 class _TooBig(Exception):

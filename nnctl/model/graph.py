@@ -20,14 +20,19 @@ from nnctl.config import Config
 from nnctl.config.graph import Branch, InputSpec, branch_layers, order
 from nnctl.errors import UserError, one_line
 from nnctl.model import applications, keras_names, tabular
-from nnctl.model.build import Built, build, float32_output, safe_name, weights_fit_in_memory
+from nnctl.model.build import Built, build, float32_output, policy_scope, safe_name, weights_fit_in_memory
 
 ADAPT_BATCH = 256
 
 
-def build_for(cfg: Config, data: Any) -> Built:
-    """The model for this data: the graph form's, the plain stack, or (a table with categorical
-    columns) the stack behind named inputs, wired as the graph form wires them."""
+def build_for(cfg: Config, data: Any, policy: str = "float32") -> Built:
+    """The model for this data in this precision policy: the graph form's, the plain stack, or (a
+    table with categorical columns) the stack behind named inputs, wired as the graph form wires them."""
+    with policy_scope(policy):
+        return _build_for(cfg, data)
+
+
+def _build_for(cfg: Config, data: Any) -> Built:
     if cfg.graph is not None:
         return build_graph(cfg, data)
     if data.table is not None and isinstance(data.train.x, dict):

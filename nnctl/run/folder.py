@@ -240,6 +240,10 @@ class RunFolder:
     def write_json(self, file: Path, data: dict[str, Any]) -> None:
         write_json(file, data)
 
+    def copy_from(self, other: RunFolder, file: str) -> None:
+        """One of `other`'s files (CONFIG, MODEL, ...) into this folder, atomically."""
+        write_atomic(self.path / file, (other.path / file).read_bytes())
+
     def write_record(self, record: Any) -> None:
         """metrics.json from a `nnctl.run.record.Record`."""
         write_json(self.metrics, record.dump())

@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 
 from nnctl.config import flatten, load_yaml
+from nnctl.directions import direction
 from nnctl.errors import UserError, did_you_mean
 from nnctl.run import folder as runs
-from nnctl.run.text import higher_is_better
 
 FIXED = ["run", "sweep", "status", "started", "duration_s", "epochs", "best_epoch"]
 
@@ -148,8 +148,8 @@ def order(rows: list[dict[str, Any]], metric: str | None = None) -> list[dict[st
     ranked = [r for r in rows if isinstance(r.get(column), (int, float))]
     rest = [r for r in rows if not isinstance(r.get(column), (int, float))]
     name = column.split(".", 1)[-1]
-    recorded = [r["_directions"][name] for r in ranked if name in (r.get("_directions") or {})]
-    up = recorded[0] == "max" if recorded else higher_is_better(name)
+    recorded = next((r["_directions"] for r in ranked if name in (r.get("_directions") or {})), None)
+    up = direction(name, recorded) == "max"
     ranked.sort(key=lambda r: r[column], reverse=up)
     for r in rest:
         has_val = any(k.startswith("val.") for k in r)

@@ -16,13 +16,6 @@ def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) 
     return "  ".join(parts)
 
 
-_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou")
-
-
-def higher_is_better(metric: str) -> bool:
-    """Keras' "auto" mode, by name: accuracy-like metrics rise, losses and errors fall."""
-    return any(w in metric for w in _HIGHER_IS_BETTER)
-
 
 def sizes_line(sizes: dict[str, int]) -> str:
     """`3,600 train / 400 validation / 1,000 test`"""

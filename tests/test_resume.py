@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_dirs, write_config
+from conftest import REPO, run_dirs, start_nnctl, write_config
 
 DROPOUT_CNN = """
 name: resumable
@@ -41,11 +40,6 @@ def history(run: Path) -> list[dict[str, str]]:
 
 def metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
-
-
-def nnctl(*args: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nnctl.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_resume_extends_epochs_and_matches_an_uninterrupted_run(cli, tmp_path: Path) -> None:
@@ -92,7 +86,7 @@ def test_sigkill_at_a_random_moment_then_resume_matches(tmp_path: Path) -> None:
 def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     cfg = write_config(tmp_path / "long.yaml", DROPOUT_CNN.replace("epochs: 4", "epochs: 200")
                        .replace("batch_size: 32", "batch_size: 8"))
-    proc = nnctl("train", cfg)
+    proc = start_nnctl("train", cfg)
     deadline = time.time() + 120
     while not list((tmp_path / "runs").glob("*/history.csv")):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -145,7 +139,7 @@ data: {source: iris}
 layers: [{Dense: {units: 3, activation: softmax}}]
 epochs: 3
 """)
-    procs = [nnctl("train", cfg) for _ in range(8)]
+    procs = [start_nnctl("train", cfg) for _ in range(8)]
     listings = 0
     while any(p.poll() is None for p in procs):
         if (tmp_path / "runs").is_dir():
@@ -176,44 +170,3 @@ def test_runs_lists_half_written_and_killed_runs(cli, tmp_path: Path) -> None:
     status = {row["run"]: row["status"] for row in json.loads(r.stdout)}
     assert status == {"truncated": "unreadable", "no-metrics-yet": "starting"}
     assert cli("runs").exit_code == 0 and cli("runs", "--csv").exit_code == 0
-
-
-def test_run_names_cannot_escape_the_runs_folder(cli, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\n"
-                                            "epochs: 1\n")
-    from nnctl.run.folder import RunFolder
-
-    for name in ("../../etc", "/tmp/abs", "..", "a/../../b"):  # the rule itself, for every shape of escape
-        assert RunFolder.create(tmp_path / "runs", name).path.resolve().parent == (tmp_path / "runs").resolve()
-    r = cli("train", cfg, "--name", "../../etc")  # and the command uses it
-    assert r.exit_code == 0, r.stderr
-    assert Path(r.last_line).resolve().parent == (tmp_path / "runs").resolve()
-    assert Path(r.last_line).name.startswith("etc-")
-
-
-@pytest.mark.parametrize("text", [
-    "data: !!python/object/apply:os.system ['touch pwned']\nlayers: [Dense]\n",
-    "!!python/name:os.system\n",
-    "data: {source: iris}\nlayers: [{Lambda: {function: 'lambda x: x'}}]\n",
-    "data: {source: iris}\nlayers: [{TFSMLayer: {filepath: x}}]\n",
-])
-def test_configs_are_data_never_code(cli, tmp_path: Path, text: str) -> None:
-    cfg = write_config(tmp_path / "evil.yaml", text)
-    r = cli("validate", cfg)
-    assert r.exit_code == 2 and "Traceback" not in r.stderr
-    assert not (tmp_path / "pwned").exists()
-
-
-def test_evaluate_refuses_a_model_file_that_would_run_code(cli, tmp_path: Path) -> None:
-    """A run folder from a stranger whose model.keras holds a Lambda: safe_mode refuses to deserialize it."""
-    import keras
-
-    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nlayers: [{Dense: {units: 3, activation: softmax}}]\n"
-                                            "epochs: 1\n")
-    run = Path(cli("train", cfg).last_line)
-    evil = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x), keras.layers.Dense(3)])
-    os.remove(run / "model.keras")
-    evil.save(run / "model.keras")
-    r = cli("evaluate", run)
-    assert r.exit_code == 2 and "Traceback" not in r.stderr
-    assert f"{run / 'model.keras'} holds code" in r.stderr and "safe mode refused it" in r.stderr

@@ -12,21 +12,18 @@ import threading
 import time
 from pathlib import Path
 
-from test_chain import nnctl_command
-from test_fresh_process import IRIS as BASE
-from test_fresh_process import nnctl
-
-from conftest import write_config
+from conftest import IRIS as BASE
+from conftest import nnctl, start_nnctl, write_config
 
 IRIS = BASE + "epochs: 5\n"
 
 
 def test_a_warm_workers_point_equals_a_standalone_run(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS)
-    sweep = nnctl(tmp_path, "sweep", cfg, "--grid", "optimizer.learning_rate=0.2,0.03", "--json")
+    sweep = nnctl("sweep", cfg, "--grid", "optimizer.learning_rate=0.2,0.03", "--json", "--parallel", "1")
     assert sweep.returncode == 0, sweep.stderr
     second = next(r for r in json.loads(sweep.stdout) if r["optimizer.learning_rate"] == 0.03)  # after another point
-    alone = nnctl(tmp_path, "train", cfg, "--set", "optimizer.learning_rate=0.03", "--json")
+    alone = nnctl("train", cfg, "--set", "optimizer.learning_rate=0.03", "--json")
     assert alone.returncode == 0, alone.stderr
     run = Path(json.loads(alone.stdout.strip().splitlines()[-1])["run_dir"])
     assert (Path(second["path"]) / "history.csv").read_text() == (run / "history.csv").read_text()
@@ -36,16 +33,14 @@ def test_a_warm_workers_point_equals_a_standalone_run(tmp_path: Path) -> None:
 
 def test_a_point_that_kills_its_worker_is_failed_and_the_next_gets_a_new_worker(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS.replace("epochs: 5", "epochs: 40"))
-    env = {**os.environ, "NNCTL_RUNS_DIR": str(tmp_path / "runs")}
-    p = subprocess.Popen([*nnctl_command(), "sweep", str(cfg), "--grid", "optimizer.learning_rate=0.01,0.02", "--json"],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = start_nnctl("sweep", cfg, "--grid", "optimizer.learning_rate=0.01,0.02", "--json", "--parallel", "1")
     out: dict[str, str] = {}
     reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"), p.communicate(), strict=True)))
     reader.start()
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "runs").glob("*/iris-p001-*/history.csv")):
         time.sleep(0.2)
-    pids = subprocess.run(["pgrep", "-f", "nnctl.cli.worker"], capture_output=True, text=True).stdout.split()
+    pids = subprocess.run(["pgrep", "-f", "nnctl.commands.worker"], capture_output=True, text=True).stdout.split()
     workers = [int(x) for x in pids if f"NNCTL_RUNS_DIR={tmp_path}" in Path(f"/proc/{x}/environ").read_bytes()
                .decode(errors="replace").replace("\0", " ")]
     assert len(workers) == 1

@@ -1,0 +1,108 @@
+"""`python -m nnctl.commands.worker --threads N`: a warm sweep worker. It imports TensorFlow once
+and trains one point after another with `train_config` (what `nnctl train` runs), Keras' state
+cleared in between, so a point costs its training and not a start-up.
+
+Protocol (commands/executor.py is the other end): one JSON `Request` per line on stdin, one JSON
+`Reply` per line back on the descriptor that was stdout. A point's progress, warnings and error go
+to its log, with whatever TensorFlow writes to descriptor 2 meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class LogReporter:
+    """A point's progress as `nnctl train` prints it on a pipe: one line per epoch, notes as they come."""
+
+    def __init__(self, log: TextIO) -> None:
+        self.log, self.epochs = log, 0
+
+    def start(self, epochs: int, steps: int) -> None:
+        self.epochs = epochs
+
+    def batch(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def epoch(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        from nnctl.run.text import epoch_line
+
+        self.note(epoch_line(epoch, self.epochs, logs, seconds))
+
+    def note(self, message: str) -> None:
+        print(message, file=self.log, flush=True)
+
+    def end(self) -> None:
+        pass
+
+
+def train_point(request: dict[str, Any], log: TextIO) -> dict[str, Any]:
+    """One point, trained in this process: the reply (exit code and result) `nnctl train` would give."""
+    from nnctl.commands.start import train_config
+    from nnctl.errors import NnctlError, one_line
+
+    try:
+        path, result = train_config(request["config"], request["overrides"], Path(request["runs_dir"]),
+                                    request.get("name"), Path(request["resume"]) if request.get("resume") else None,
+                                    reporter=LogReporter(log), trial=request.get("trial"))
+    except NnctlError as e:
+        print(f"error: {e}", file=log)
+        run = getattr(e, "run", None)
+        return {"code": e.exit_code, "error": str(e), "run_dir": str(run) if run else None,
+                "status": getattr(e, "status", None)}
+    except KeyboardInterrupt:
+        return {"code": 130, "error": "interrupted"}
+    except Exception as e:  # noqa: BLE001  (a bug: the point fails, the worker goes on)
+        message = f"internal error ({type(e).__name__}: {one_line(e)})"
+        print(f"error: {message}", file=log)
+        return {"code": 1, "error": message}
+    return {"code": 0, **result}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argparse.ArgumentParser(prog="nnctl.commands.worker")
+    args.add_argument("--threads", type=int, default=0)
+    threads = args.parse_args(argv).threads
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # stray writes to descriptor 1 must not corrupt the protocol
+    # SIGTERM from the sweep stops the point as Ctrl-C does (it saves its epoch and ends interrupted).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    import warnings
+
+    warnings.simplefilter("ignore")  # Keras' Python warnings speak of its internals
+    if threads > 0:  # this worker's share of the cores, read when TensorFlow starts (backend._threads)
+        os.environ["NNCTL_THREADS"] = str(threads)
+    from nnctl.backend import keras
+
+    k = keras()
+    try:
+        serve(k, proto)
+    except KeyboardInterrupt:  # the sweep's stop reached an idle worker: nothing to save
+        pass
+
+
+def serve(k: Any, proto: TextIO) -> None:
+    for line in sys.stdin:
+        request = json.loads(line)
+        k.backend.clear_session()  # a clean Keras state per point: names, graphs, the dtype policy
+        with open(request.get("log") or os.devnull, "a") as log:
+            saved_err = os.dup(2)
+            os.dup2(log.fileno(), 2)
+            try:
+                reply = train_point(request, log)
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved_err, 2)
+                os.close(saved_err)
+        proto.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    main()
