@@ -59,12 +59,26 @@ class Run:
 
         return evaluate_run(self.path, data)
 
-    def predict(self, inputs: str | os.PathLike, notes: list[str] | None = None) -> Any:
-        """A pandas DataFrame with `nnctl predict`'s columns for the inputs (a table, array file or
-        image folder); what was ignored in them (a target column, extra columns) is added to `notes`."""
+    def predict(self, inputs: Any, notes: list[str] | None = None) -> Any:
+        """A pandas DataFrame with `nnctl predict`'s columns for the inputs: a table, array file or
+        image folder; a pandas DataFrame of rows; or bytes of CSV or JSON Lines rows (what a pipe
+        carries). What was ignored in them (a target column, extra columns) is added to `notes`."""
         from nnctl.commands.predict import predict_run
+        from nnctl.data import frames
+        from nnctl.data.inputs import Rows
 
-        return predict_run(self.path, Path(inputs), notes)
+        spec = runs.RunFolder(self.path).read_config().data
+        if isinstance(inputs, bytes):
+            inputs = Rows(frames.read_piped(inputs, "stdin", spec, notes), "stdin")
+        elif hasattr(inputs, "columns") and hasattr(inputs, "iloc"):  # a DataFrame
+            inputs = Rows(frames.normalized(inputs, spec), "rows")
+        return predict_run(self.path, inputs if isinstance(inputs, Rows) else Path(inputs), notes)
+
+    def predictor(self) -> Any:
+        """The run's model loaded once, for many predictions (what `nnctl serve` serves)."""
+        from nnctl.commands.predict import Predictor
+
+        return Predictor(self.path)
 
     def export(self, format: str = "saved_model", output: str | os.PathLike | None = None) -> dict[str, Any]:  # noqa: A002
         """Export the model (keras, saved_model, tflite, onnx) and check it against the original;

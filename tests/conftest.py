@@ -43,11 +43,12 @@ def nnctl_command() -> list[str]:
 
 
 def nnctl(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
-          timeout: float = 300) -> subprocess.CompletedProcess:
+          timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess:
     """One `nnctl` process to its end. It inherits the test's folder and environment (the
-    `isolated` fixture's runs folder) unless `cwd` or `env` (added to the environment) say otherwise."""
+    `isolated` fixture's runs folder) unless `cwd` or `env` (added to the environment) say otherwise;
+    `stdin`: text piped into it."""
     return subprocess.run([*nnctl_command(), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
 def start_nnctl(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:

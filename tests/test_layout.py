@@ -22,6 +22,7 @@ LAYERS = [
     {"nnctl.engine"},
     {"nnctl.commands"},
     {"nnctl.api"},
+    {"nnctl.server"},
     {"nnctl.cli"},
 ]
 # `import nnctl` is the API's front door: `nnctl.train` loads nnctl.api on first use (a lazy re-export).

@@ -1,6 +1,6 @@
 """The command line: parsing and printing only; the work happens in `nnctl.commands` and below."""
 
-from nnctl.cli import results, setup, training  # noqa: F401  (each registers its commands on `app`)
+from nnctl.cli import results, serving, setup, training  # noqa: F401  (each registers its commands on `app`)
 from nnctl.cli.app import app, run
 
 __all__ = ["app", "run"]

@@ -144,7 +144,8 @@ def print_search(config: Path, folder: Path, found: dict) -> None:
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A completed run folder.")],
-    source: Annotated[Path, typer.Argument(metavar="INPUT", help="A .npz/.npy/.csv file or a folder of images.")],
+    source: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="A .npz/.npy/.csv file, a folder of images, or - for CSV or JSON Lines rows on stdin.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the CSV here.")] = None,
 ) -> None:
     """Predictions for new inputs as CSV: class and probabilities, or values for regression."""
@@ -153,7 +154,8 @@ def predict(
     from nnctl.run import folder as runs
 
     notes: list[str] = []
-    table = as_csv(api.Run(run_dir).predict(source, notes))
+    piped = str(source) == "-"  # rows on stdin, for shell pipelines
+    table = as_csv(api.Run(run_dir).predict(sys.stdin.buffer.read() if piped else source, notes))
     warn(notes)
     if output is None:
         sys.stdout.write(table)

@@ -16,24 +16,99 @@ from nnctl.data.tables import output_names
 from nnctl.run.folder import RunFolder
 
 
-def predict_run(run: Path, source: Path, notes: list[str] | None = None) -> Any:
+class Predictor:
+    """A finished run's model, loaded once, with what turns its outputs into `nnctl predict`'s table:
+    `predict` (a file at a time), `nnctl predict -` and `nnctl serve` all go through it."""
+
+    def __init__(self, run: Path) -> None:
+        folder = RunFolder(run)
+        self.run, self.cfg, self.meta = run, folder.read_config(), folder.read_metrics()
+        self.model = folder.load_model()
+        self.class_names = (self.meta.get("dataset") or {}).get("class_names")
+
+    @property
+    def input_shape(self) -> tuple[Any, ...]:
+        return tuple(self.model.input_shape[1:]) if not isinstance(self.model.input_shape, dict) else ()
+
+    def read(self, source: Path | inputs.Rows, notes: list[str] | None = None) -> tuple[list[str], Any]:
+        """(ids, the model's inputs) for a file, an image folder or rows in memory."""
+        return inputs.read(source, self.cfg.data, self.input_shape, notes)
+
+    def instances(self, values: list[Any], notes: list[str] | None = None) -> tuple[list[str], Any]:
+        """(ids, the model's inputs) for a server's JSON instances."""
+        return inputs.instances(values, self.cfg.data, self.input_shape, notes)
+
+    def outputs(self, x: Any) -> Any:
+        """The model's raw outputs (an array, or a mapping for the graph form)."""
+        return pipeline.predict(self.model, x, self.cfg.batch_size)
+
+    def call(self, x: Any) -> Any:
+        """The same outputs for one batch held in memory (a server's calls), computed as `outputs`
+        computes a file of a few batches: eagerly. A traced call rounds a bfloat16 model differently
+        (TensorFlow fuses its ops in a graph), up to 0.003 on a probability."""
+        import tensorflow as tf
+
+        return tf.nest.map_structure(np.asarray, self.model(x, training=False))
+
+    def fields(self) -> list[str] | None:
+        """The columns a table row must give this model (None: it takes arrays or images)."""
+        spec = self.cfg.data
+        if spec.inputs is not None and spec.targets is not None:  # the graph form's named inputs
+            return [c for name, inp in spec.inputs.items() for c in (inp.columns or [inp.column or name])]
+        if spec.text is not None:
+            return [spec.text]
+        return list(spec.features) if spec.features else None
+
+    def warm_up(self) -> None:
+        """Call the model once for a row, two and three before serving: the first calls are slow."""
+        import tensorflow as tf
+
+        def row(t: Any, n: int) -> np.ndarray:
+            shape = [n, *(1 if d is None else d for d in t.shape[1:])]
+            return np.full(shape, "", dtype=object).astype(str) if t.dtype == "string" else \
+                np.zeros(shape, dtype=tf.as_dtype(t.dtype).as_numpy_dtype)
+
+        try:
+            struct = self.model.input  # a functional model's inputs as it takes them (a mapping, a list)
+        except AttributeError:  # a loaded Sequential keeps its one input in .inputs
+            struct = self.model.inputs[0]
+        for n in (1, 2, 3):
+            self.call(tf.nest.map_structure(lambda t, n=n: row(t, n), struct))
+
+    def table(self, ids: list[str], raw: Any) -> Any:
+        """A pandas DataFrame: one row per input with the prediction (class names and probabilities,
+        or values), `nnctl predict`'s columns."""
+        import pandas as pd
+
+        header, rows = self._rows(ids, raw)
+        return pd.DataFrame(rows, columns=header)
+
+    def records(self, raw: Any) -> list[dict[str, Any]]:
+        """The same rows as mappings of column to value (no id; NaN as None): a server's predictions."""
+        header, rows = self._rows([""] * len(_first(raw)), raw)
+        return [{k: (None if isinstance(v, float) and v != v else v) for k, v in zip(header[1:], row[1:], strict=True)}
+                for row in rows]
+
+    def _rows(self, ids: list[str], raw: Any) -> Rows:
+        cfg, class_names = self.cfg, self.class_names
+        if cfg.graph is not None:
+            return _outputs(ids, raw, cfg, class_names or {})
+        if cfg.task == "classification" and raw.ndim > 2:
+            return _positions(ids, raw, class_names)
+        return _table(ids, raw.reshape(len(ids), -1), cfg, class_names)
+
+
+def _first(raw: Any) -> Any:
+    """The first output (the rows' count is the same in every one)."""
+    return next(iter(raw.values())) if isinstance(raw, dict) else raw
+
+
+def predict_run(run: Path, source: Path | inputs.Rows, notes: list[str] | None = None) -> Any:
     """A pandas DataFrame: one row per input with the prediction (class names and probabilities, or
     values). What was ignored in the input (a table's target, extra columns) is said in `notes`."""
-    folder = RunFolder(run)
-    cfg, meta = folder.read_config(), folder.read_metrics()
-    model = folder.load_model()
-    ids, x = inputs.read(source, cfg.data, tuple(model.input_shape[1:]), notes)
-    raw = pipeline.predict(model, x, cfg.batch_size)
-    class_names = (meta.get("dataset") or {}).get("class_names")
-    if cfg.graph is not None:
-        header, rows = _outputs(ids, raw, cfg, class_names or {})
-    elif cfg.task == "classification" and raw.ndim > 2:
-        header, rows = _positions(ids, raw, class_names)
-    else:
-        header, rows = _table(ids, raw.reshape(len(ids), -1), cfg, class_names)
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=header)
+    p = Predictor(run)
+    ids, x = p.read(source, notes)
+    return p.table(ids, p.outputs(x))
 
 
 def as_csv(frame: Any) -> str:

@@ -274,6 +274,23 @@ def image_sizes(files: list[Path], key: str) -> dict[tuple[int, int], Path]:
     return sizes
 
 
+def decode_image(data: bytes, size: tuple[int, int], color_mode: str, key: str) -> np.ndarray:
+    """One encoded image (PNG, JPEG, BMP, GIF) as `image_arrays` reads a file: decoded by
+    TensorFlow as Keras' loader decodes it, resized bilinearly to `size`, scaled to [0, 1]."""
+    import tensorflow as tf
+
+    from nnctl.backend import keras
+
+    keras()
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+    try:
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, ValueError):
+        raise UserError("not a readable image (PNG, JPEG, BMP or GIF)", key) from None
+    image = tf.image.resize(image, size, method="bilinear")
+    return image.numpy().astype("float32") / 255.0
+
+
 def image_arrays(folder: Path, size: tuple[int, ...], color_mode: str,
                  labels: bool) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, list[str]]:
     """The folder's images as training reads them and predict reads new ones: Keras'

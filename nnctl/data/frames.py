@@ -55,6 +55,37 @@ def read(path: Path, key: str, spec: Any = None, warnings: list[str] | None = No
     return df
 
 
+def records(rows: list[dict[str, Any]], spec: Any = None):  # noqa: ANN201  (DataFrame)
+    """Rows given as mappings (JSON), read as a file's rows would be: null and the NA spellings
+    missing, the columns in order of first appearance."""
+    import pandas as pd
+
+    return normalized(pd.DataFrame.from_records(rows), spec)
+
+
+def normalized(df: Any, spec: Any = None):  # noqa: ANN201  (DataFrame)
+    """A DataFrame made in memory, as a file's rows are read: the NA spellings missing, names stripped."""
+    na = NA_VALUES + [str(v) for v in getattr(spec, "na_values", None) or []]
+    df = df.copy()
+    df.columns = [str(c).strip() for c in df.columns]
+    return _na(df, na)
+
+
+def read_piped(data: bytes, name: str, spec: Any = None, warnings: list[str] | None = None):  # noqa: ANN201
+    """Rows piped in (stdin): JSON Lines when they start with `{`, else CSV (its delimiter sniffed),
+    read exactly as a file of that kind; `name` stands for the file in messages."""
+    import tempfile
+
+    suffix = ".jsonl" if data.lstrip()[:1] == b"{" else ".csv"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}{suffix}"
+        path.write_bytes(data)
+        try:
+            return read(path, "INPUT", spec, warnings)
+        except UserError as e:
+            raise UserError(str(e.message).replace(str(path), name), e.key) from None
+
+
 def _na(df: Any, na: list[str]) -> Any:
     """Formats that carry types (Parquet, JSON) still spell missing as text sometimes."""
     text = [c for c in df.columns if df[c].dtype.kind in "OUST"]

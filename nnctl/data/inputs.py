@@ -6,7 +6,10 @@ vectorisation, one-hot lookups) is inside the saved model.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +24,33 @@ ARRAY_KEYS = ("x_test", "x", "x_train", "inputs")
 KEY = "INPUT"
 
 
-def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...],
+@dataclass
+class Rows:
+    """A table's rows already in memory (stdin, a server's instances), read where a table file
+    would be; `name` stands for the file in messages."""
+
+    frame: Any  # a pandas DataFrame, missing values as NaN/None
+    name: str = "rows"
+    suffix = ""
+    parent = Path(".")  # where image paths in a column start
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def read(source: Path | Rows, spec: DataSpec, input_shape: tuple[Any, ...],
          notes: list[str] | None = None) -> tuple[list[str], Any]:
     """(an id per example, the model's inputs): row numbers, window end rows or image file names.
     What was left out of a table (its target, extra columns) is said in `notes`."""
     notes = [] if notes is None else notes
-    if not source.exists():
+    rows = isinstance(source, Rows)
+    if not rows and not source.exists():
         raise UserError(f"input not found: {source}", KEY)
-    if source.is_dir():
+    if not rows and source.is_dir():
         return _images(source, spec, input_shape)
     if spec.inputs is not None and spec.targets is not None:
         return _named(source, spec, notes)
-    if frames.is_table(source):
+    if rows or frames.is_table(source):
         if not frames.is_table(Path(spec.source)) and spec.target is None:
             return _numbers(source, spec, input_shape, notes)
         ids, x = csv_inputs(source, spec, notes)
@@ -51,15 +69,60 @@ def read(source: Path, spec: DataSpec, input_shape: tuple[Any, ...],
         except UserError:
             raise UserError(f"{source}: use a .npz, .npy, table (.csv, .parquet, ...), IDX file or a folder of "
                             "images", KEY) from None
-    if not frames.is_table(source):
+    if not (rows or frames.is_table(source)):
         ids = [str(i) for i in range(len(x))]
     return ids, regroup(x, input_shape)
+
+
+def _table(source: Path | Rows, spec: DataSpec, notes: list[str] | None) -> Any:
+    """The rows of a table file, or those given in memory."""
+    return source.frame if isinstance(source, Rows) else frames.read(source, KEY, spec, notes)
+
+
+def instances(values: list[Any], spec: DataSpec, input_shape: tuple[Any, ...],
+              notes: list[str] | None = None) -> tuple[list[str], Any]:
+    """JSON instances (a server's request) as the model's inputs, through the same reading as files:
+    mappings of column to value are a table's rows (null: missing); `{"b64": ...}` an encoded image,
+    decoded and resized as training read its images; nested lists the input values themselves."""
+    if not isinstance(values, list) or not values:
+        raise UserError("give a non-empty list of instances", "instances")
+    if all(isinstance(v, dict) and set(v) == {"b64"} for v in values):
+        return [str(i) for i in range(len(values))], _encoded_images(values, spec, input_shape)
+    if all(isinstance(v, dict) for v in values):
+        return read(Rows(frames.records(values, spec), "instances"), spec, input_shape, notes)
+    if any(isinstance(v, dict) for v in values):
+        i = next(i for i, v in enumerate(values) if isinstance(v, dict) != isinstance(values[0], dict))
+        raise UserError("mix neither mappings and lists nor images and columns in one request",
+                        f"instances[{i}]")
+    try:
+        x = np.asarray(values, dtype="float32")
+    except (ValueError, TypeError):
+        raise UserError("nested lists of numbers, all of one shape", "instances") from None
+    if spec.inputs is not None and spec.targets is not None:
+        raise UserError("this model takes named inputs: give each instance as a mapping of input to value",
+                        "instances")
+    return [str(i) for i in range(len(x))], regroup(x, input_shape)
+
+
+def _encoded_images(values: list[dict[str, str]], spec: DataSpec, input_shape: tuple[Any, ...]) -> np.ndarray:
+    if len(input_shape) != 3 or input_shape[0] is None:
+        raise UserError(f"this model takes inputs of shape {list(input_shape)}, not images", "instances")
+    height, width, channels = input_shape
+    color_mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels, spec.color_mode)
+    out = []
+    for i, v in enumerate(values):
+        try:
+            data = base64.b64decode(v["b64"], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise UserError("b64 is not base64 text", f"instances[{i}].b64") from None
+        out.append(files.decode_image(data, (height, width), color_mode, f"instances[{i}].b64"))
+    return np.stack(out)
 
 
 def _numbers(source: Path, spec: DataSpec, input_shape: tuple[Any, ...], notes: list[str]) -> tuple[list[str], Any]:
     """A table for a model trained from arrays: its numeric columns in order, when they are as many
     as the model takes."""
-    df = frames.read(source, KEY, spec)
+    df = _table(source, spec, None)
     numeric = [c for c in df.columns if df[c].dtype.kind in "biuf"]
     want = math.prod(d for d in input_shape if d is not None)
     if len(numeric) != want or None in input_shape:
@@ -89,7 +152,7 @@ def _named(source: Path, spec: DataSpec, notes: list[str]) -> tuple[list[str], d
                                     f"(it has {', '.join(z.files) or 'none'})", KEY)
                 x[name] = z[a].astype(str) if inp.type == "text" else scale(z[a], KEY)
     else:
-        df = frames.read(source, KEY, spec, notes)
+        df = _table(source, spec, notes)
         _need([c for inp in spec.inputs.values() for c in (inp.columns or [inp.column])
                if c is not None] or list(spec.inputs), df, source)
         x = columns.inputs_from_table(df, spec, source)
@@ -111,11 +174,11 @@ def regroup(x: Any, input_shape: tuple[Any, ...]) -> Any:
     return x.reshape((len(x), *want))
 
 
-def csv_inputs(path: Path, spec: DataSpec, notes: list[str] | None = None) -> tuple[list[str], Any]:
+def csv_inputs(path: Path | Rows, spec: DataSpec, notes: list[str] | None = None) -> tuple[list[str], Any]:
     """A table's rows as the run's inputs: its text column, its windows (one per end row), or its
     feature columns, matched by name in any order; the target and other columns are ignored."""
     notes = [] if notes is None else notes
-    df = frames.read(path, KEY, spec, notes)
+    df = _table(path, spec, notes)
     targets = [spec.target] if isinstance(spec.target, str) else list(spec.target or [])
     if spec.text is not None:
         _need([spec.text], df, path)
