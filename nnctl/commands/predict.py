@@ -25,6 +25,8 @@ class Predictor:
         self.run, self.cfg, self.meta = run, folder.read_config(), folder.read_metrics()
         self.model = folder.load_model()
         self.class_names = (self.meta.get("dataset") or {}).get("class_names")
+        # A binary classifier's threshold, chosen on validation when it trained (engine/decision.py).
+        self.threshold = float((self.meta.get("decision") or {}).get("threshold", 0.5))
 
     @property
     def input_shape(self) -> tuple[Any, ...]:
@@ -95,7 +97,7 @@ class Predictor:
             return _outputs(ids, raw, cfg, class_names or {})
         if cfg.task == "classification" and raw.ndim > 2:
             return _positions(ids, raw, class_names)
-        return _table(ids, raw.reshape(len(ids), -1), cfg, class_names)
+        return _table(ids, raw.reshape(len(ids), -1), cfg, class_names, self.threshold)
 
 
 def _first(raw: Any) -> Any:
@@ -129,7 +131,8 @@ def _positions(ids: list[str], out: np.ndarray, class_names: list[str] | None) -
                            for i, row in zip(ids, out.argmax(axis=-1).reshape(len(ids), -1), strict=True)]
 
 
-def _table(ids: list[str], out: np.ndarray, cfg: Config, class_names: list[str] | None) -> Rows:
+def _table(ids: list[str], out: np.ndarray, cfg: Config, class_names: list[str] | None,
+           threshold: float = 0.5) -> Rows:
     task = cfg.task
     rows: list[list[Any]] = []
     names = class_names or [str(i) for i in range(out.shape[1])]
@@ -141,7 +144,7 @@ def _table(ids: list[str], out: np.ndarray, cfg: Config, class_names: list[str] 
     elif task == "binary":
         labels = class_names if class_names and len(class_names) == 2 else ["0", "1"]
         header = ["id", "predicted", f"p_{labels[1]}"]
-        rows = [[i, labels[int(row[0] >= 0.5)], _f(row[0])] for i, row in zip(ids, out, strict=True)]
+        rows = [[i, labels[int(row[0] >= threshold)], _f(row[0])] for i, row in zip(ids, out, strict=True)]
     elif task == "multilabel":
         header = ["id", "predicted", *(f"p_{n}" for n in names)]
         rows = [[i, "|".join(n for n, p in zip(names, row, strict=False) if p >= 0.5), *map(_f, row)]

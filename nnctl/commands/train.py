@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.config import differences, dump_yaml, flatten
-from nnctl.engine import checkpoint, loop, precision, signals
+from nnctl.engine import checkpoint, decision, loop, precision, signals
 from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.engine.testpass import test_pass
@@ -190,7 +190,11 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     if prep.dist.strategy is not None:
         # Test on a plain copy: the test step, called outside strategy.run, is not meant for mirrored variables.
         model = saved.load_model(run.model)
+    if cfg.task == "binary" and cfg.graph is None:  # the threshold, chosen on validation before any test
+        rec.decision = decision.decide(cfg.decision, _scores(model, prep.data.val, cfg.batch_size))
     rec.test, predicted = test_pass(model, prep.data.test, cfg.batch_size)
+    if rec.decision is not None and predicted is not None:  # reported at that threshold, never used to pick it
+        rec.decision["test"] = decision.at(prep.data.test.y, predicted, rec.decision["threshold"])
     try:
         details = analysis.analyse(run.path, predicted, prep.data.test, cfg, prep.data.classes)
         run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
@@ -199,6 +203,15 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     rec.end("pruned" if pruning is not None and pruning.pruned else "completed", clock())
     run.write_record(rec)
     return rec
+
+
+def _scores(model: Any, val: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(labels, positive-class scores) of the validation split, held in memory; None without one."""
+    if val is None or getattr(val, "x", None) is None:
+        return None
+    from nnctl.data import pipeline
+
+    return np.asarray(val.y), np.asarray(pipeline.predict(model, val.x, batch_size))
 
 
 def _ended(e: BaseException, run: RunFolder, rec: Record, state: checkpoint.State, clock: loop.Clock,

@@ -89,6 +89,14 @@ class Distribution(_Strict):
         return v
 
 
+class Decision(_Strict):
+    """A binary classifier's decision threshold: chosen on the validation split by `threshold_metric`,
+    or fixed by `threshold` (engine/decision.py); recorded in metrics.json, applied by predict and serve."""
+
+    threshold_metric: Literal["f1", "accuracy", "balanced_accuracy"] = "f1"
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+
+
 NamedSpec = Union[str, dict[str, Any]]
 
 
@@ -118,6 +126,7 @@ class Config(_Strict):
                                BeforeValidator(lambda v: "float32" if v is None else v)] = "auto"
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
+    decision: Decision | None = None  # binary classifiers: the threshold [default: F1-optimal on validation]
     # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.
     _translations: list[str] = PrivateAttr(default_factory=list)
 

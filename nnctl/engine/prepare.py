@@ -68,6 +68,8 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     given_loss = model_mod.loss_name(keras_names.loss(cfg.loss, "loss")) if cfg.loss is not None else None
     task = targets.task_for(cfg.task, given_loss, labels, data.regression, units)
     data = targets.relabel(data, task)  # an explicit task or a regression loss wins over the labels' look
+    if cfg.decision is not None and task != "binary":
+        raise UserError(f"a decision threshold is for binary classifiers; this is a {task} task", "decision")
     labels = tasks.Labels.of(data.train.y)
     loss_spec = cfg.loss if cfg.loss is not None else tasks.default_loss(task, labels)
     metric_specs = cfg.metrics if cfg.metrics is not None else tasks.default_metrics(task)
@@ -118,6 +120,8 @@ def _prepare_graph(cfg: Config, config_dir: Path | None, data: data_mod.Data, mo
     if cfg.class_weight is not None:
         raise UserError("class_weight weighs one output's classes; with several outputs use loss_weights",
                         "class_weight")
+    if cfg.decision is not None:
+        raise UserError("a decision threshold is for the stack form's one binary output", "decision")
     if out.scales:  # regression outputs far from unit scale: learnt standardised, in their units outside
         model = targets.in_target_units(model, out.scales)
     model.compile(optimizer=keras_names.optimizer(cfg.optimizer), loss=targets.loss_for(model, out.loss),

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nnctl import __version__
 
 Status = Literal["running", "completed", "failed", "interrupted", "pruned"]
-_OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow", "precision")
+_OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow", "precision", "decision")
 
 
 class Record(BaseModel):
@@ -50,6 +50,8 @@ class Record(BaseModel):
     throughput: dict[str, Any] | None = Field(None, description="training examples/s and FLOP/s of this session")
     resumed: list[dict[str, Any]] | None = Field(None, description="each resume: at_epoch, time")
     mlflow: dict[str, Any] | None = Field(None, description="run_id, experiment, tracking_uri")
+    decision: dict[str, Any] | None = Field(None, description="a binary classifier's threshold: how it was chosen "
+                                            "(on validation), its validation and test values")
 
     def dump(self) -> dict[str, Any]:
         """The JSON object metrics.json holds."""
