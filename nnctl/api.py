@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nnctl.commands.start import ConfigSource  # a path or a mapping: one spelling
 from nnctl.config import Overrides, items
 from nnctl.engine.reporter import Reporter
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
-
-ConfigSource = str | os.PathLike | Mapping[str, Any]
 
 
 class Run:
@@ -175,11 +174,12 @@ def sweep(config: str | os.PathLike, grid: Mapping[str, list[Any]] | None = None
             return Sweep(s.folder, [], [], 0, commands=[core.command(s, parallel)])
         say(f"{s.search} search of {s.trials} trials on {s.objective} ({s.direction}) in {s.folder}, "
             f"{_at_a_time(parallel, n)}, pruning: {s.prune}")
-        found = core.summary(s, core.run(s, n, say, worker))
+        study, stopped = core.run(s, n, say, worker)
+        found = core.summary(s, study)
         rows = leaderboard.order(leaderboard.of([Path(t["run_dir"]) for t in found["trials"] if t["run_dir"]]),
                                  sort or s.objective)
         failed = [f"trial {t['number']} failed" for t in found["trials"] if t["state"] == "fail"]
-        return Sweep(s.folder, rows, failed, 1 if failed else 0, found)
+        return Sweep(s.folder, rows, failed, 130 if stopped else 1 if failed else 0, found)
     from nnctl.commands import sweep as core
 
     plan = core.plan(config, dict(grid or {}), base, _dir(runs_dir), random, seed, repeat)
@@ -196,12 +196,15 @@ def sweep(config: str | os.PathLike, grid: Mapping[str, list[Any]] | None = None
 
 
 def auto_parallel(parallel: int | str, points: int) -> int:
-    """Workers for a sweep: a number as given; `auto`, one per core, at most one per point.
+    """Workers for a sweep: a number as given; `auto`, one per core, at most one per point (one on
+    a machine with NVIDIA GPUs: that worker holds them all).
 
     Measured here (2 cores, benchmarks/warm_sweep.sh): two single-threaded workers beat one
     two-threaded worker for the small models sweeps are mostly made of and were not slower for
     a CNN that keeps both cores busy on its own (README, "Warm workers")."""
     if parallel == "auto":
+        if _gpus():  # one worker holds every GPU: several would each reserve a GPU's memory
+            return 1
         return max(1, min(os.cpu_count() or 1, points))
     try:
         n = int(parallel)
@@ -212,8 +215,16 @@ def auto_parallel(parallel: int | str, points: int) -> int:
     return n
 
 
+def _gpus() -> int:
+    """NVIDIA GPUs the driver lists (without importing TensorFlow)."""
+    folder = Path("/proc/driver/nvidia/gpus")
+    return len(list(folder.iterdir())) if folder.is_dir() else 0
+
+
 def _at_a_time(parallel: int | str, n: int) -> str:
-    return f"{n} at a time: auto, {os.cpu_count()} cores" if parallel == "auto" else f"{n} at a time"
+    if parallel != "auto":
+        return f"{n} at a time"
+    return f"{n} at a time: auto, {_gpus()} GPUs" if _gpus() else f"{n} at a time: auto, {os.cpu_count()} cores"
 
 
 def _dir(runs_dir: str | os.PathLike | None) -> Path:

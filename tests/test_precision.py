@@ -108,6 +108,7 @@ def test_a_config_saved_with_null_is_float32(cli, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "mixed_precision" in r.stderr and "mixed_bfloat16" in r.stderr
 
 
+@pytest.mark.slow  # 26 s: exact resume is proved in the default tier in float32 (test_resume.py)
 def test_sigkill_and_resume_under_bfloat16_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, REPO / "benchmarks" / "kill_resume.py", "--repeats", "1", "--epochs", "3",
                         "--kills", "1", "--seed", "5", "--precision", "mixed_bfloat16", "--workdir", tmp_path / "k"],

@@ -77,6 +77,7 @@ data: {source: breast_cancer}
 layers: [Normalization, {Dense: {units: 1, activation: sigmoid}}]
 loss: binary_crossentropy
 epochs: 3
+decision: {threshold: 0.5}  # predict's columns at the usual cut; the chosen threshold: test_decision.py
 """))
     bc = load_breast_cancer()
     np.save(tmp_path / "bc.npy", bc.data[:40].astype("float32"))

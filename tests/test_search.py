@@ -89,6 +89,7 @@ def test_two_processes_work_on_one_study_without_repeating_a_trial(tmp_path: Pat
     assert len([p for p in folder.iterdir() if (p / "metrics.json").is_file()]) == 4  # one run per trial
 
 
+@pytest.mark.slow  # 35 s of kill -9 and requeue: in the slow tier (pytest -m slow), run before a release
 def test_a_search_killed_with_sigkill_resumes_on_the_next_run(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS.replace("epochs: 6", "epochs: 30"))
     args = ["sweep", cfg, "--space", "optimizer.learning_rate=log(1e-3, 1e-1)", "--trials", "3"]

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import nnctl, start_nnctl, write_config
 
 DIABETES = """
@@ -23,6 +25,7 @@ epochs: 2
 """
 
 
+@pytest.mark.slow  # 22 s: failed points retried, completed ones skipped: tests/fast on the fake engine
 def test_grid_sweep_with_a_failing_point_is_resumable(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "diab.yaml", DIABETES)
     cmd = ["sweep", cfg, "--parallel", "2", "--grid", "optimizer=adam,sgd,{name: sgd, learning_rate: 1e6}"]

@@ -81,6 +81,7 @@ class ProcessWorker:
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self.proc: subprocess.Popen | None = None
+        self.stopping = False  # the sweep asked it to stop: a point it then loses was interrupted
 
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
@@ -102,16 +103,21 @@ class ProcessWorker:
             return Reply.of(json.loads(line))
         code = proc.wait()  # the worker died with the point
         self.proc = None
+        if self.stopping:  # stopped while starting or between points: the point never began
+            return Reply(130, error="interrupted")
         code = code if code < 0 else -abs(code) or -1
         return Reply(code, run_dir=None, error=f"the worker died while training this point (exit {code})")
 
     def terminate(self) -> None:
+        self.stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()  # the point saves its epoch and ends with 130; the worker reads on
 
     def kill(self) -> None:
+        self.stopping = True
         if self.proc is not None:
             self.proc.kill()
+            self.proc.wait()
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -74,6 +74,8 @@ def _aggregate(cfg: Config, done: list[tuple[Path, Any]], took: float) -> dict[s
     monitor = cfg.early_stopping.monitor if cfg.early_stopping else "val_loss"
     name = monitor.removeprefix("val_") if monitor.startswith("val_") else "loss"
     scores = folds["val"].get(name) or [0.0] * len(records)
-    folds["model_from"] = done[best(scores, name, records[0].directions)][0].name
+    chosen = best(scores, name, records[0].directions)
+    folds["model_from"] = done[chosen][0].name
+    out["decision"] = records[chosen].decision  # its model.keras is that fold's: so is its threshold
     out["folds"] = folds
     return out

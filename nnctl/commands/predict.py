@@ -88,8 +88,7 @@ class Predictor:
     def records(self, raw: Any) -> list[dict[str, Any]]:
         """The same rows as mappings of column to value (no id; NaN as None): a server's predictions."""
         header, rows = self._rows([""] * len(_first(raw)), raw)
-        return [{k: (None if isinstance(v, float) and v != v else v) for k, v in zip(header[1:], row[1:], strict=True)}
-                for row in rows]
+        return [{k: _json(v) for k, v in zip(header[1:], row[1:], strict=True)} for row in rows]
 
     def _rows(self, ids: list[str], raw: Any) -> Rows:
         cfg, class_names = self.cfg, self.class_names
@@ -98,6 +97,15 @@ class Predictor:
         if cfg.task == "classification" and raw.ndim > 2:
             return _positions(ids, raw, class_names)
         return _table(ids, raw.reshape(len(ids), -1), cfg, class_names, self.threshold)
+
+
+def _json(v: Any) -> Any:
+    """A cell as JSON holds it: NaN and infinities as null, NumPy numbers as Python's."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    return v
 
 
 def _first(raw: Any) -> Any:

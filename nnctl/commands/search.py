@@ -229,8 +229,10 @@ def _counted(study: Any) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("requeued"))
 
 
-def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m: None, worker: Any = None) -> Any:
-    """Work on the study until it holds --trials trials; returns the study."""
+def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m: None,
+        worker: Any = None) -> tuple[Any, bool]:
+    """Work on the study until it holds --trials trials; returns the study, and whether Ctrl-C or
+    SIGTERM stopped the work first."""
     s.folder.mkdir(parents=True, exist_ok=True)
     runs.write_json(s.folder / runs.SWEEP_MANIFEST, {"config": str(s.config), "search": s.search,
                                                      "objective": s.objective, "trials": s.trials,
@@ -238,8 +240,8 @@ def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m
     with _locked(s.folder):
         study = _study(s)
         _requeue_dead(study)
-    executor.execute(_Trials(s, study, on_event), parallel, worker)
-    return study
+    stop = executor.execute(_Trials(s, study, on_event), parallel, worker)
+    return study, bool(stop)
 
 
 class _Trials:

@@ -193,8 +193,9 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     if cfg.task == "binary" and cfg.graph is None:  # the threshold, chosen on validation before any test
         rec.decision = decision.decide(cfg.decision, _scores(model, prep.data.val, cfg.batch_size))
     rec.test, predicted = test_pass(model, prep.data.test, cfg.batch_size)
-    if rec.decision is not None and predicted is not None:  # reported at that threshold, never used to pick it
-        rec.decision["test"] = decision.at(prep.data.test.y, predicted, rec.decision["threshold"])
+    labels = getattr(prep.data.test, "y", None)
+    if rec.decision is not None and isinstance(labels, np.ndarray) and len(labels) == len(predicted):
+        rec.decision["test"] = decision.at(labels, predicted, rec.decision["threshold"])  # reported, never chosen on
     try:
         details = analysis.analyse(run.path, predicted, prep.data.test, cfg, prep.data.classes)
         run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
@@ -206,12 +207,14 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
 
 
 def _scores(model: Any, val: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(labels, positive-class scores) of the validation split, held in memory; None without one."""
-    if val is None or getattr(val, "x", None) is None:
+    """(labels, positive-class scores) of the validation split, read as training read it (a streamed
+    split too); None without one."""
+    if val is None:
         return None
     from nnctl.data import pipeline
 
-    return np.asarray(val.y), np.asarray(pipeline.predict(model, val.x, batch_size))
+    pairs = [(np.asarray(y), np.asarray(model(x, training=False))) for x, y in pipeline.dataset(val, batch_size)]
+    return (np.concatenate([y for y, _ in pairs]), np.concatenate([p for _, p in pairs])) if pairs else None
 
 
 def _ended(e: BaseException, run: RunFolder, rec: Record, state: checkpoint.State, clock: loop.Clock,

@@ -79,12 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore")  # Keras' Python warnings speak of its internals
     if threads > 0:  # this worker's share of the cores, read when TensorFlow starts (backend._threads)
         os.environ["NNCTL_THREADS"] = str(threads)
-    from nnctl.backend import keras
-
-    k = keras()
     try:
-        serve(k, proto)
-    except KeyboardInterrupt:  # the sweep's stop reached an idle worker: nothing to save
+        from nnctl.backend import keras
+
+        serve(keras(), proto)
+    except KeyboardInterrupt:  # the sweep's stop reached a starting or idle worker: nothing to save
         pass
 
 

@@ -65,6 +65,8 @@ def records(rows: list[dict[str, Any]], spec: Any = None):  # noqa: ANN201  (Dat
 
 def normalized(df: Any, spec: Any = None):  # noqa: ANN201  (DataFrame)
     """A DataFrame made in memory, as a file's rows are read: the NA spellings missing, names stripped."""
+    if df.empty:
+        raise UserError("no data rows", "INPUT")
     na = NA_VALUES + [str(v) for v in getattr(spec, "na_values", None) or []]
     df = df.copy()
     df.columns = [str(c).strip() for c in df.columns]

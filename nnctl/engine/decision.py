@@ -1,7 +1,8 @@
 """A binary classifier's decision threshold, chosen on the validation split and never on test.
 
-By default the threshold maximises F1 on validation (`decision.threshold_metric` picks accuracy or
-balanced accuracy instead); `decision.threshold` fixes it. The test split is then scored at that
+By default the threshold maximises F1 on validation among the cuts that predict both classes there
+(`decision.threshold_metric` picks accuracy or balanced accuracy instead); `decision.threshold`
+fixes it. The test split is then scored at that
 threshold, to report, never to choose. Every cut point comes from scikit-learn's `roc_curve`:
 the true and false positives at each threshold give all three metrics.
 """
@@ -24,7 +25,10 @@ def choose(y: np.ndarray, p: np.ndarray, metric: str = "f1") -> tuple[float, flo
     if y.min() == y.max():  # one class only: no curve to choose on
         return DEFAULT, at(y, p, DEFAULT)[metric]
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
-    fpr, tpr, thresholds = fpr[1:], tpr[1:], thresholds[1:]  # the first threshold (inf) predicts nothing
+    # The first cut (inf) predicts nothing positive, the last everything: neither is a decision. A weak
+    # model's F1 is otherwise highest at "everything positive" when positives are the majority.
+    keep = slice(1, -1) if len(thresholds) > 2 else slice(1, None)
+    fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
     positives, negatives = y.sum(), len(y) - y.sum()
     tp, fp = tpr * positives, fpr * negatives
     values = {"f1": 2 * tp / np.maximum(2 * tp + fp + (positives - tp), 1e-12),

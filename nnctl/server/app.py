@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -95,7 +96,9 @@ def describe(predictor: Any, name: str, calls: int = 0) -> dict[str, Any]:
         "name": name, "run": str(predictor.run), "task": predictor.cfg.task,
         "inputs": [{"name": t.name, "dtype": str(t.dtype), "shape": list(t.shape)} for t in tensors],
         "fields": predictor.fields(), "class_names": predictor.class_names,
-        "metrics": {"val": meta.get("val") or {}, "test": meta.get("test") or {}}, "model_calls": calls,
+        "metrics": {split: {k: v if isinstance(v, (int, float)) and math.isfinite(v) else None
+                            for k, v in (meta.get(split) or {}).items()} for split in ("val", "test")},
+        "model_calls": calls,
     }
 
 

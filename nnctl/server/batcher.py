@@ -59,9 +59,14 @@ class Batcher:
                     break
                 try:
                     jobs.append(await asyncio.wait_for(self.queue.get(), max(left, 0)))
-                except TimeoutError:
+                except asyncio.TimeoutError:  # TimeoutError's alias from 3.11; a class of its own in 3.10
                     break
-            await self._serve(loop, jobs)
+            try:
+                await self._serve(loop, jobs)
+            except Exception as e:  # noqa: BLE001  (the loop must outlive any batch: its callers get the error)
+                for j in jobs:
+                    if not j.done.done():
+                        j.done.set_exception(e)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         live = [j for j in jobs if not j.done.done()]  # a caller that went away costs nothing
@@ -72,7 +77,8 @@ class Batcher:
             self.calls += 1
         except Exception as e:  # noqa: BLE001  (inputs that cannot be joined, or a call that failed)
             if len(live) == 1:
-                live[0].done.set_exception(e)  # that caller's error alone
+                if not live[0].done.done():
+                    live[0].done.set_exception(e)  # that caller's error alone
             else:
                 for j in live:  # alone: each gets its own outputs or its own error
                     await self._serve(loop, [j])
