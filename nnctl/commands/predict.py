@@ -61,6 +61,13 @@ class Predictor:
             return [spec.text]
         return list(spec.features) if spec.features else None
 
+    def targets(self) -> list[str]:
+        """The columns the run learnt to predict: a row may carry them, as `predict` ignores them."""
+        spec = self.cfg.data
+        if spec.targets is not None:
+            return [c for name, t in spec.targets.items() for c in (t.columns or [t.column or name])]
+        return [spec.target] if isinstance(spec.target, str) else list(spec.target or [])
+
     def warm_up(self) -> None:
         """Call the model once for a row, two and three before serving: the first calls are slow."""
         import tensorflow as tf

@@ -136,10 +136,11 @@ def _read(predictor: Any, instances: list[Any]) -> tuple[list[str], Any]:
     """The model's inputs; a table's rows must give exactly the fields the model takes."""
     fields = predictor.fields()
     if fields is not None:
+        ignored = set(predictor.targets())  # rows as predict takes them: the target may stay in
         for i, row in enumerate(instances):
             if not isinstance(row, dict):
                 raise UserError(f"give a mapping of {', '.join(fields)} to values", f"instances[{i}]")
-            unknown = [k for k in row if k not in fields]
+            unknown = [k for k in row if k not in fields and k not in ignored]
             if unknown:
                 raise UserError(f"unknown field; this model takes {', '.join(fields)}", f"instances[{i}].{unknown[0]}")
             missing = [f for f in fields if f not in row]
