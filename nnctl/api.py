@@ -6,6 +6,7 @@
     nnctl.Run("runs/iris-20261204-101500").evaluate()
     nnctl.validate(config)        # raises nnctl.UserError (.key: the key path)
     nnctl.sweep(config, grid={"optimizer.learning_rate": [0.1, 0.01]})
+    nnctl.report(["runs/a", "runs/b"], "compare.html")   # one HTML page: a run, a sweep, or a comparison
 
 Nothing here prints or exits: errors are raised (`UserError` for what the user can fix,
 `TrainingFailed` and `Interrupted` for a run that started, each with `.run`), progress goes to an
@@ -86,6 +87,19 @@ class Run:
 
         return export_run(self.path, format, Path(output) if output is not None else None)
 
+    def report(self, output: str | os.PathLike | None = None) -> Path:
+        """Write the run's HTML report (report.html in the run folder by default); returns its path."""
+        return report([self.path], output)
+
+
+def report(targets: list[str | os.PathLike] | str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """One self-contained HTML page for a run, a sweep folder, or several runs compared; written to
+    `output`, else into the one target's folder (report.html), else ./report.html. Returns its path."""
+    from nnctl import report as pages
+
+    paths = [Path(targets)] if isinstance(targets, (str, os.PathLike)) else [Path(t) for t in targets]
+    return pages.write(paths, Path(output) if output is not None else None)
+
 
 def train(config: ConfigSource | None = None, overrides: Overrides = None, runs_dir: str | os.PathLike | None = None,
           name: str | None = None, *, resume: str | os.PathLike | None = None, mlflow: bool = False,
@@ -143,6 +157,7 @@ class Sweep:
     exit_code: int  # what `nnctl sweep` ends with: 0, 1 (a point failed) or 130 (stopped)
     search: dict[str, Any] | None = None  # a search's search.json: trials, best, importances
     commands: list[str] = field(default_factory=list)  # dry_run: shell commands, nothing trained
+    report: Path | None = None  # the sweep folder's report.html, unless skipped
 
     @property
     def runs(self) -> list[Run]:
@@ -159,15 +174,30 @@ def sweep(config: str | os.PathLike, grid: Mapping[str, list[Any]] | None = None
     (["key=log(1e-4, 1e-2)", ...]) with Optuna, as ordinary runs in one sweep folder; resumable.
     `on_event` gets a line per finished point (the first line says what runs, how many at a time).
     `dry_run`: only the shell commands (a point each; a search: one worker's, for a job array).
-    `worker`: a factory of workers for the executor (tests; default: warm processes)."""
+    `worker`: a factory of workers for the executor (tests; default: warm processes).
+    The sweep folder gets report.html at the end, as each run does, unless the config (or an
+    override) says `report: false`."""
+    done = _sweep(config, grid, items(overrides), _dir(runs_dir), parallel=parallel, random=random, seed=seed,
+                  repeat=repeat, space=space, search=search, trials=trials, objective=objective, prune=prune,
+                  storage=storage, sort=sort, dry_run=dry_run, say=on_event or (lambda line: None), worker=worker)
+    from nnctl.config import load_config
+
+    if not dry_run and load_config(Path(config), items(overrides)).report:
+        done.report = report([done.folder])
+    return done
+
+
+def _sweep(config: str | os.PathLike, grid: Mapping[str, list[Any]] | None, base: list[str], runs_dir: Path, *,
+           parallel: int | str, random: int | None, seed: int, repeat: int, space: list[str] | None,
+           search: str | None, trials: int | None, objective: str | None, prune: str, storage: str | None,
+           sort: str | None, dry_run: bool, say: Callable[[str], None], worker: Any) -> Sweep:
     from nnctl.run import leaderboard
 
-    say = on_event or (lambda line: None)
-    config, base = Path(config), items(overrides)
+    config = Path(config)
     if space or search:
         from nnctl.commands import search as core
 
-        s = core.plan(config, space or [], dict(grid or {}), base, _dir(runs_dir), search or "tpe", trials,
+        s = core.plan(config, space or [], dict(grid or {}), base, runs_dir, search or "tpe", trials,
                       objective, prune, storage, seed)
         n = auto_parallel(parallel, s.trials)
         if dry_run:
@@ -182,7 +212,7 @@ def sweep(config: str | os.PathLike, grid: Mapping[str, list[Any]] | None = None
         return Sweep(s.folder, rows, failed, 130 if stopped else 1 if failed else 0, found)
     from nnctl.commands import sweep as core
 
-    plan = core.plan(config, dict(grid or {}), base, _dir(runs_dir), random, seed, repeat)
+    plan = core.plan(config, dict(grid or {}), base, runs_dir, random, seed, repeat)
     n = auto_parallel(parallel, len(plan.points))
     if dry_run:
         return Sweep(plan.folder, [], [], 0, commands=core.dry_run(plan))

@@ -19,6 +19,7 @@ LAYERS = [
     {"nnctl.config"},
     {"nnctl.data", "nnctl.model"},
     {"nnctl.run", "nnctl.layers"},
+    {"nnctl.report"},
     {"nnctl.engine"},
     {"nnctl.commands"},
     {"nnctl.api"},

@@ -29,6 +29,9 @@ SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config value by dotted path; repeatable."),
 ]
+NoReportOpt = Annotated[
+    bool, typer.Option("--no-report", help="Skip report.html (the same as --set report=false).")
+]
 RunsDirOpt = Annotated[
     Optional[Path], typer.Option("--runs-dir", help="Folder of run folders [default: runs, or $NNCTL_RUNS_DIR].")
 ]

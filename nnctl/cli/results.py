@@ -1,4 +1,4 @@
-"""Commands on finished runs: evaluate, runs, sweep, predict, export, plot."""
+"""Commands on finished runs: evaluate, runs, sweep, predict, export, plot, report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnctl.choices import ExportFormat
-from nnctl.cli.app import JsonOpt, RunsDirOpt, SetOpt, app, err, out, runs_dir_or_default, warn
+from nnctl.cli.app import JsonOpt, NoReportOpt, RunsDirOpt, SetOpt, app, err, out, runs_dir_or_default, warn
 from nnctl.cli.show import print_aligned, print_metrics
 
 
@@ -101,14 +101,16 @@ def sweep(
     storage: Annotated[Optional[str], typer.Option(
         "--storage", metavar="URL", help="Any database Optuna takes [default: a journal file in the sweep folder].")
     ] = None,
+    no_report: NoReportOpt = False,
 ) -> None:
     """Train every point of a grid (or random picks), or search with Optuna, as ordinary runs; resumable;
-    ends with the leaderboard."""
+    ends with the leaderboard and the sweep folder's report.html."""
     from nnctl import api
     from nnctl.commands.sweep import parse_grid
     from nnctl.run import leaderboard
 
-    done = api.sweep(config, parse_grid(grid or []), set_ or [], runs_dir_or_default(runs_dir), parallel=parallel,
+    sets = [*(set_ or []), *(["report=false"] if no_report else [])]
+    done = api.sweep(config, parse_grid(grid or []), sets, runs_dir_or_default(runs_dir), parallel=parallel,
                      random=random_n, seed=seed, repeat=repeat, space=space, search=search, trials=trials,
                      objective=objective, prune=prune, storage=storage, sort=sort, dry_run=dry_run,
                      on_event=lambda line: err.print(line, highlight=False, markup=False))
@@ -119,6 +121,8 @@ def sweep(
         sys.stdout.write(json.dumps(leaderboard.as_records(done.rows), indent=2) + "\n")
     else:
         print_aligned(leaderboard.table(done.rows))
+    if done.report is not None:
+        err.print(f"report: {done.report}", highlight=False)
     if done.search is not None:
         print_search(config, done.folder, done.search)
     else:
@@ -207,3 +211,15 @@ def plot(
     compare(curves, output)
     err.print(f"learning curves of {len(curves)} runs", highlight=False)
     print(output)
+
+
+@app.command()
+def report(
+    targets: Annotated[list[Path], typer.Argument(help="A run folder, a sweep folder, or several runs to compare.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The HTML file to write [default: report.html in the one target, else here].")] = None,
+) -> None:
+    """Write one self-contained HTML report (a run, a sweep, or runs side by side); print its path."""
+    from nnctl import api
+
+    print(api.report(targets, output))

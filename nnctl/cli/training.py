@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnctl.cli.app import JsonOpt, RunsDirOpt, SetOpt, app, err, new_app, out, runs_dir_or_default, warn
+from nnctl.cli.app import JsonOpt, NoReportOpt, RunsDirOpt, SetOpt, app, err, new_app, out, runs_dir_or_default, warn
 from nnctl.cli.show import Progress, print_metrics
 
 
@@ -29,12 +29,13 @@ def train(
     mlflow: Annotated[
         bool, typer.Option("--mlflow", help="Also log to MLflow (on by itself when MLFLOW_TRACKING_URI is set).")
     ] = False,
+    no_report: NoReportOpt = False,
 ) -> None:
-    """Validate, build, train and test a model; print the run folder's path last."""
+    """Validate, build, train and test a model, and write its report.html; print the run folder's path last."""
     from nnctl import api
     from nnctl.errors import RunEnded
 
-    sets = [*(set_ or []), *([f"epochs={epochs}"] if epochs else [])]
+    sets = [*(set_ or []), *([f"epochs={epochs}"] if epochs else []), *(["report=false"] if no_report else [])]
     try:
         run = api.train(config, sets, runs_dir_or_default(runs_dir), name, resume=resume, mlflow=mlflow,
                         reporter=Progress(err))

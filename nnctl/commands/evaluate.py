@@ -11,7 +11,7 @@ from nnctl.engine import targets
 from nnctl.engine.testpass import test_pass
 from nnctl.model import keras_names
 from nnctl.run import analysis
-from nnctl.run.folder import RunFolder
+from nnctl.run.folder import RunFolder, read_json
 
 
 def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
@@ -34,6 +34,12 @@ def evaluate_run(run: Path, source: str | None = None) -> dict[str, Any]:
         "evaluated_at": time.time(),
         "warnings": data.warnings,
     }
-    result.update(analysis.analyse(run, predicted, data.test, cfg, data.classes))
+    earlier = folder.read_metrics()
+    threshold = (earlier.get("decision") or {}).get("threshold", 0.5)
+    features = data.table.features if data.table is not None else None
+    result.update(analysis.analyse(run, predicted, data.test, cfg, data.classes, threshold, features))
+    kept = read_json(folder.evaluation) or {}
+    if kept.get("importance"):  # measured on the run's own validation split: still the model's
+        result["importance"] = kept["importance"]
     folder.write_json(folder.evaluation, result)
     return result

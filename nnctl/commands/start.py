@@ -10,7 +10,7 @@ from typing import Any
 
 from nnctl.config import Config, Overrides, items, load_config
 from nnctl.engine.reporter import NullReporter, Reporter
-from nnctl.errors import UserError
+from nnctl.errors import RunEnded, UserError, one_line
 from nnctl.run import folder as runs
 
 ConfigSource = str | Path | Mapping[str, Any]
@@ -56,11 +56,34 @@ def train_config(config: ConfigSource | None, overrides: Overrides = None, runs_
                             "--resume")
         from nnctl.commands.folds import train_folds
 
-        return train_folds(cfg, config_dir, runs_dir, reporter, mlflow)
+        path, out = train_folds(cfg, config_dir, runs_dir, reporter, mlflow)
+        _report(path, cfg, reporter)
+        return path, out
     prep = prepare(cfg, config_dir, distributed=True)
     for w in prep.warnings:
         reporter.note(f"warning: {w}")
     doing = f"resuming {run}" if run else f"training {prep.cfg.name}"
     reporter.note(f"{doing}: {sizes_line(prep.data.sizes())} examples, {prep.cfg.epochs} epochs")
-    path, rec = train_run(prep, runs_dir, reporter, resume=run, mlflow=mlflow, trial=trial)
+    try:
+        path, rec = train_run(prep, runs_dir, reporter, resume=run, mlflow=mlflow, trial=trial,
+                              overrides=items(overrides))
+    except RunEnded as e:  # a failed or interrupted run's report says why, first
+        if prep.dist.chief and e.run is not None:
+            _report(e.run, cfg, reporter)
+        raise
+    if prep.dist.chief:
+        _report(path, cfg, reporter)
     return path, result(path, rec)
+
+
+def _report(run: Path, cfg: Config, reporter: Reporter) -> None:
+    """report.html into the run folder (config key `report`); a report that cannot be written is a
+    warning: the trained run stands."""
+    if not cfg.report:
+        return
+    from nnctl import report
+
+    try:
+        report.write([run])
+    except Exception as e:  # noqa: BLE001
+        reporter.note(f"warning: {run}/{report.REPORT} not written: {one_line(e)}")

@@ -27,12 +27,13 @@ from nnctl.run.tensorboard import Log
 
 def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
           resume: Path | None = None, mlflow: bool = False, into: Path | None = None,
-          trial: dict[str, Any] | None = None) -> tuple[Path, Record]:
+          trial: dict[str, Any] | None = None, overrides: list[str] | None = None) -> tuple[Path, Record]:
     """Fit, test and fill a run folder (a new one in runs_dir, or `into`, made empty by the caller:
     a cross-validation fold); returns (run folder, its record).
 
     With `mlflow` (or MLFLOW_TRACKING_URI set), also log the run to MLflow. `trial`: a searching
-    sweep's trial, reported to after every epoch (see engine/pruning.py).
+    sweep's trial, reported to after every epoch (see engine/pruning.py). `overrides`: the `--set`
+    items, recorded for the report to mark.
     """
     dist = prep.dist
     if resume and dist.workers > 1:
@@ -45,7 +46,7 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     run = RunFolder(resume or into) if resume or into else RunFolder.create(runs_dir, prep.cfg.name or "run")
     dist.agree(str(run))  # every worker learns the chief's folder
     with run.lock():
-        state, rec = _resume(run, prep, reporter) if resume else _start(run, prep)
+        state, rec = _resume(run, prep, reporter) if resume else _start(run, prep, overrides)
         # A resumed run: why its first session chose the policy, not "set in the config".
         reporter.note(precision.line(rec.precision or prep.precision.info()))
         tracker = None
@@ -88,7 +89,7 @@ def monitor_state(prep: Prepared) -> checkpoint.State:
     return checkpoint.State.start("val_loss" if prep.data.val is not None else "loss", "min")
 
 
-def _start(run: RunFolder, prep: Prepared) -> tuple[checkpoint.State, Record]:
+def _start(run: RunFolder, prep: Prepared, overrides: list[str] | None = None) -> tuple[checkpoint.State, Record]:
     rec = record.started(
         task=prep.cfg.task, params=model_mod.param_counts(prep.model), dataset=prep.data.info(),
         warnings=prep.warnings, steps_per_execution=int(prep.model.steps_per_execution),
@@ -96,6 +97,7 @@ def _start(run: RunFolder, prep: Prepared) -> tuple[checkpoint.State, Record]:
         precision=prep.precision.info(),
         directions=prep.directions,  # how `nnctl runs` and sweeps rank by a metric
         hparams=flatten(prep.resolved()),  # the config as dotted keys: `nnctl runs` reads no YAML
+        overrides=overrides or None,
     )
     run.write(run.config, dump_yaml(prep.resolved()))
     run.write(run.summary, model_mod.summary_text(prep.model))
@@ -197,13 +199,31 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     if rec.decision is not None and isinstance(labels, np.ndarray) and len(labels) == len(predicted):
         rec.decision["test"] = decision.at(labels, predicted, rec.decision["threshold"])  # reported, never chosen on
     try:
-        details = analysis.analyse(run.path, predicted, prep.data.test, cfg, prep.data.classes)
-        run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
+        _evidence(prep, model, run, rec, predicted)
     except Exception as e:  # noqa: BLE001  (figures are extras: the trained, tested model stands)
         rec.warnings.append(f"plots/evaluation.json not written: {one_line(e)}")
     rec.end("pruned" if pruning is not None and pruning.pruned else "completed", clock())
     run.write_record(rec)
     return rec
+
+
+def _evidence(prep: Prepared, model: Any, run: RunFolder, rec: Record, predicted: Any) -> None:
+    """What the report shows beyond the metrics: the naive baseline (metrics.json), the test split's
+    analysis and figures, and each input column's permutation importance on validation (evaluation.json)."""
+    from nnctl.engine import importance
+    from nnctl.run import baseline
+
+    cfg, data = prep.cfg, prep.data
+    if cfg.graph is None:
+        splits = {"val": getattr(data.val, "y", None), "test": getattr(data.test, "y", None)}
+        rec.baseline = baseline.naive(cfg.task, prep.resolved().get("loss"), data.train.y, splits,
+                                      list(rec.test), data.class_names)
+    threshold = rec.decision["threshold"] if rec.decision else 0.5
+    features = data.table.features if data.table is not None else None
+    details = analysis.analyse(run.path, predicted, data.test, cfg, data.classes, threshold, features)
+    if cfg.report:
+        details["importance"] = importance.permutation(model, data.val, cfg.batch_size, cfg.seed, features)
+    run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
 
 
 def _scores(model: Any, val: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -127,6 +127,7 @@ class Config(_Strict):
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
     decision: Decision | None = None  # binary classifiers: the threshold [default: F1-optimal on validation]
+    report: bool = True  # write report.html into the run folder at the end (`nnctl report` writes one any time)
     # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.
     _translations: list[str] = PrivateAttr(default_factory=list)
 

@@ -155,6 +155,17 @@ class Data:
         splits = {"train": self.train, "val": self.val, "test": self.test}
         return {k: s.fingerprint() for k, s in splits.items() if s is not None}
 
+    def balance(self) -> dict[str, list[int]] | None:
+        """Each split's examples per class, for one class label per example; None otherwise."""
+        if self.regression or self.outputs:
+            return None
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        ys = {k: np.asarray(s.y) for k, s in splits.items() if s is not None and len(s)}
+        if not ys or any(y.ndim != 1 or y.dtype.kind not in "iub" or y.min() < 0 for y in ys.values()):
+            return None
+        n = max([len(self.class_names or []), *(int(y.max()) + 1 for y in ys.values())])
+        return {k: np.bincount(y.astype(int), minlength=n).tolist() for k, y in ys.items()}
+
     def info(self) -> dict[str, Any]:
         """What metrics.json records about the data."""
         hashing = getattr(self, "_hashing", None)
@@ -170,6 +181,7 @@ class Data:
             "class_names": self.classes,
             "streamed": self.train.streamed,
             **({"columns": self.table.columns} if self.table else {}),
+            **({"balance": balance} if (balance := self.balance()) else {}),
             **({"dropped_rows": self.dropped} if self.dropped else {}),
         }
 

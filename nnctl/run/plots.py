@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -40,7 +40,8 @@ def _metrics(history: list[dict[str, float]]) -> list[str]:
     return sorted(names, key=lambda n: n != "loss")
 
 
-def learning_curves(history: list[dict[str, float]], best_epoch: int | None, path: Path, title: str = "") -> None:
+def learning_curves(history: list[dict[str, float]], best_epoch: int | None, path: Path | BinaryIO,
+                    title: str = "") -> None:
     """One panel per metric, train vs validation, the best epoch marked."""
     names = _metrics(history)
     cols = min(3, len(names))
@@ -68,7 +69,7 @@ def learning_curves(history: list[dict[str, float]], best_epoch: int | None, pat
     fig.savefig(path, dpi=DPI)
 
 
-def compare(curves: dict[str, list[dict[str, float]]], path: Path) -> None:
+def compare(curves: dict[str, list[dict[str, float]]], path: Path | BinaryIO) -> None:
     """Several runs' learning curves overlaid, one panel per metric; solid train, dashed validation."""
     import matplotlib
 
@@ -121,26 +122,26 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path) -> 
 
 
 def predictions(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path) -> None:
-    """Predicted vs true for each regression target (up to 6), with the ideal diagonal."""
+    """For each regression target (up to 6): predicted against true with the ideal diagonal, and the
+    residuals (true - predicted) against the prediction, where a pattern means a bias the model left."""
     y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
     k = min(6, y_true.shape[1])
-    cols = min(3, k)
-    rows = math.ceil(k / cols)
-    fig, axes = _figure(rows, cols, (4.4 * cols, 4.2 * rows))
-    for j, ax in enumerate(axes.flat[:k]):
+    fig, axes = _figure(k, 2, (8.8, 3.9 * k))
+    for j in range(k):
+        ax, res = axes[j]
         t, p = y_true[:, j], y_pred[:, j]
         lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
         ax.scatter(t, p, s=10, alpha=0.6)
         ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1, label="ideal")
         mae = float(np.mean(np.abs(t - p)))
         name = names[j] if j < len(names) else "target" if k == 1 else f"target {j}"
-        ax.set_title(f"test: {name}  (MAE {mae:.4g})")
-        ax.set_xlabel("true")
-        ax.set_ylabel("predicted")
+        ax.set(title=f"test: {name}  (MAE {mae:.4g})", xlabel="true", ylabel="predicted")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[k:]:
-        ax.axis("off")
+        res.scatter(p, t - p, s=10, alpha=0.6)
+        res.axhline(0, color="grey", linestyle="--", linewidth=1)
+        res.set(title=f"residuals: {name}", xlabel="predicted", ylabel="true - predicted")
+        res.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
 
@@ -162,8 +163,9 @@ def forecast(y_true: np.ndarray, y_pred: np.ndarray, name: str, path: Path, exam
     fig.savefig(path, dpi=DPI)
 
 
-def misclassified(images: np.ndarray, true: list[str], predicted: list[str], path: Path) -> None:
-    """Up to 25 wrongly classified test images, titled true -> predicted.
+def misclassified(images: np.ndarray, true: list[str], predicted: list[str], confidence: np.ndarray,
+                  path: Path) -> None:
+    """Up to 25 wrongly classified test images, the most confident first, titled true -> predicted (confidence).
 
     One image of tiles, not one panel per example: a 25-panel figure took 0.4 s to lay out.
     """
@@ -186,12 +188,12 @@ def misclassified(images: np.ndarray, true: list[str], predicted: list[str], pat
     fig = Figure(figsize=(max(3.0, shape[1] * scale), shape[0] * scale + 0.4))
     ax = fig.add_axes((0, 0, 1, shape[0] * scale / (shape[0] * scale + 0.4)))
     ax.imshow(sheet, cmap="gray" if channels is None else None, vmin=0, vmax=1, interpolation="nearest")
-    for k, (t, p) in enumerate(zip(true, predicted, strict=False)):
+    for k, (t, p, conf) in enumerate(zip(true, predicted, confidence, strict=False)):
         r, c = divmod(k, cols)
-        ax.text(c * (w + gap) + w / 2, r * (h + gap + label) + label - 2, f"{t} → {p}", ha="center",
-                va="bottom", fontsize=8, color="firebrick")
+        ax.text(c * (w + gap) + w / 2, r * (h + gap + label) + label - 2, f"{t} → {p} ({conf:.2f})", ha="center",
+                va="bottom", fontsize=7, color="firebrick")
     ax.axis("off")
-    fig.suptitle("misclassified test examples (true → predicted)", fontsize=10, y=0.995, va="top")
+    fig.suptitle("most confident mistakes on test (true → predicted (confidence))", fontsize=10, y=0.995, va="top")
     fig.savefig(path, dpi=DPI)
 
 
@@ -228,5 +230,43 @@ def search(trials: list[dict[str, Any]], objective: str, direction: str, params:
             ax.scatter([labels.index(str(x)) for x in xs], values, s=18)
             ax.set_xticks(range(len(labels)), labels=labels, fontsize=7)
         ax.set(xlabel=key, ylabel=objective)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+
+
+def classifier_curves(true: np.ndarray, probs: np.ndarray, names: list[str], classes: list[int],
+                      threshold: float | None, reliability: tuple[np.ndarray, np.ndarray, np.ndarray], binary: bool,
+                      path: Path) -> None:
+    """ROC and precision-recall curves (the positive class, or each class against the rest) with a
+    binary classifier's decision threshold marked, and the reliability diagram."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    fig, axes = _figure(1, 3, (13.5, 4.2))
+    roc_ax, pr_ax, cal_ax = axes[0]
+    for name, c in zip(names, classes, strict=True):
+        fpr, tpr, _ = roc_curve(true == c, probs[:, c])
+        precision, recall, _ = precision_recall_curve(true == c, probs[:, c])
+        label = "positive class" if binary else name
+        roc_ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+        pr_ax.plot(recall, precision, label=label)
+    if threshold is not None:  # where the chosen threshold puts the test split
+        pred, pos = probs[:, 1] >= threshold, true == 1
+        tp, fp = float((pred & pos).sum()), float((pred & ~pos).sum())
+        tpr_at, fpr_at = tp / max(pos.sum(), 1), fp / max((~pos).sum(), 1)
+        prec_at = tp / max(tp + fp, 1)
+        roc_ax.plot([fpr_at], [tpr_at], "o", color="tab:red", label=f"threshold {threshold:.3g}")
+        pr_ax.plot([tpr_at], [prec_at], "o", color="tab:red", label=f"threshold {threshold:.3g}")
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    roc_ax.set(title="ROC (test)", xlabel="false positive rate", ylabel="true positive rate")
+    pr_ax.set(title="precision-recall (test)", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    conf, hit, counts = reliability
+    used = counts > 0
+    cal_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="calibrated")
+    cal_ax.plot(conf[used], hit[used], marker="o", label="model")
+    cal_ax.set(title="reliability (test)", xlabel="predicted probability" if binary else "confidence",
+               ylabel="observed frequency" if binary else "accuracy", xlim=(0, 1), ylim=(0, 1.02))
+    for ax in (roc_ax, pr_ax, cal_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right" if ax is not pr_ax else "lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)

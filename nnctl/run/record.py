@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from nnctl import __version__
 
 Status = Literal["running", "completed", "failed", "interrupted", "pruned"]
-_OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow", "precision", "decision")
+_OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow", "precision", "decision",
+             "overrides", "baseline")
 
 
 class Record(BaseModel):
@@ -52,6 +53,9 @@ class Record(BaseModel):
     mlflow: dict[str, Any] | None = Field(None, description="run_id, experiment, tracking_uri")
     decision: dict[str, Any] | None = Field(None, description="a binary classifier's threshold: how it was chosen "
                                             "(on validation), its validation and test values")
+    overrides: list[str] | None = Field(None, description="the --set items the run was trained with")
+    baseline: dict[str, Any] | None = Field(None, description="the naive prediction's validation and test metrics "
+                                            "(majority class or training mean)")
 
     def dump(self) -> dict[str, Any]:
         """The JSON object metrics.json holds."""
