@@ -1,4 +1,4 @@
-"""Commands that help start: schema, init, datasets."""
+"""Commands that help start: schema, init, datasets, convert."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from nnctl.choices import Task
-from nnctl.cli.app import app, err, out
+from nnctl.cli.app import app, err, out, warn
 
 
 @app.command()
@@ -89,3 +89,27 @@ def datasets(
     for row in rows:
         table.add_row(row["name"], row["available"], row["from"])
     out.print(table)
+
+
+@app.command()
+def convert(
+    script: Annotated[Path, typer.Argument(help="A Keras script (.py), read without running it, or a saved .keras "
+                                                "model.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The config to write [default: SCRIPT's name .yaml, here].")] = None,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", metavar="SOURCE", help="The data source, where the script does not load a keras.datasets set.")]
+    = None,
+) -> None:
+    """Write a config from a Keras script or a saved model; what it cannot express is listed with its line."""
+    from nnctl.commands.convert import convert as core
+    from nnctl.errors import UserError
+    from nnctl.run.folder import write_atomic
+
+    converted = core(script, data)
+    target = output or Path(f"{script.stem}.yaml")
+    if output is None and target.exists():
+        raise UserError(f"{target} exists; give -o FILE to write the config elsewhere (or over it)", "-o")
+    warn(converted.warnings)
+    write_atomic(target, converted.yaml())
+    print(target)

@@ -116,9 +116,12 @@ def config_show(
     infer: Annotated[
         bool, typer.Option("--infer", help="Also load the data to fill in task, loss, metrics and input shape.")
     ] = False,
+    origin: Annotated[
+        bool, typer.Option("--origin", help="Each key with the file it came from (extends:), --set, or default.")
+    ] = False,
 ) -> None:
     """The resolved config: every default filled in, --set applied (what a run's config.yaml holds)."""
-    from nnctl.config import dump_yaml, load_config
+    from nnctl.config import composed, dump_yaml, flatten, load_config, override_pairs
 
     cfg = load_config(config, set_)
     warn(cfg.translations)
@@ -128,4 +131,14 @@ def config_show(
         resolved = core.prepare(cfg, config.parent).resolved()
     else:
         resolved = cfg.model_dump(mode="json")
+    if origin:  # one line per key: KEY: VALUE  # where it was written
+        origins = composed(config)[1]
+        sets = [k for k, _ in override_pairs(set_)]
+        flat = flatten(resolved)
+        width = max(map(len, flat), default=0)
+        for key, value in flat.items():
+            came = next((f"--set {s}" for s in sets if key == s or key.startswith(s + ".")), None) \
+                or origins.get(key) or next((f for k, f in origins.items() if key.startswith(k + ".")), "default")
+            out.print(f"{key:<{width}}  {json.dumps(value)}  # {came}", highlight=False, markup=False)
+        return
     sys.stdout.write(dump_yaml(resolved))

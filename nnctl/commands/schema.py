@@ -50,6 +50,12 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["title"] = "nnctl experiment config"
     props = schema["properties"]
+    props["extends"] = {"type": "string", "description": "a base config this one is written over (a path relative "
+                                                         "to this file): mappings merge key by key, lists are "
+                                                         "replaced; base < this file < --set"}
+    # A file that extends a base may leave out what the base gives (data, layers).
+    schema["if"], schema["then"] = {"required": ["extends"]}, {}
+    schema["else"] = {"required": schema.pop("required", [])}
     layers = sorted({*keras_names.layer_names(), *keras2.RNN_LAYERS})
     entry = {"anyOf": [
         {"type": "string", "enum": layers},

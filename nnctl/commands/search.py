@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.commands import executor
-from nnctl.config import flow, load_config, load_yaml
+from nnctl.config import composed, flow, load_config, load_yaml
 from nnctl.directions import direction
 from nnctl.engine import pruning as pruning_mod
 from nnctl.errors import UserError
@@ -150,7 +150,7 @@ def plan(config: Path, spaces: list[str], grid: dict[str, list[Any]], base: list
         trials = 1
         for s in parsed:
             trials *= len(s.values)
-    identity = json.dumps({"config": config.read_text(), "set": base, "spaces": [vars(s) for s in parsed],
+    identity = json.dumps({"config": composed(config)[0], "set": base, "spaces": [vars(s) for s in parsed],
                            "search": search, "objective": name, "prune": prune, "seed": seed}, sort_keys=True,
                           default=str)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]

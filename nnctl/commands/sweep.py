@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from nnctl.commands import executor
-from nnctl.config import flow, load_config, load_yaml
+from nnctl.config import composed, flow, load_config, load_yaml
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
 
@@ -107,7 +107,8 @@ def plan(config: Path, grid: dict[str, list[Any]], base: list[str], runs_dir: Pa
         except UserError as e:
             raise UserError(f"sweep point {p.id} ({' '.join(p.overrides)}): {e}") from None
     args = {"grid": grid, "random": random_n, "seed": seed, "repeat": repeat, "set": base}
-    identity = json.dumps({"config": config.read_text(), **args}, sort_keys=True, default=str)
+    # The config as its extends: chain merges it: a changed base is a new sweep.
+    identity = json.dumps({"config": composed(config)[0], **args}, sort_keys=True, default=str)
     folder = runs_dir.resolve() / f"{name}-sweep-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
     return Sweep(folder, config.resolve(), base, points, args)
 

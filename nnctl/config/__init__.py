@@ -8,6 +8,7 @@ from nnctl.config.experiment import (
     Distribution,
     EarlyStopping,
     NamedSpec,
+    composed,
     differences,
     dump_yaml,
     flatten,
@@ -19,5 +20,5 @@ from nnctl.config.experiment import (
 from nnctl.config.overrides import Overrides, apply_overrides, flow, items, load_yaml, override_pairs, parse_override
 
 __all__ = ["Augmentation", "Config", "DataSpec", "Distribution", "EarlyStopping", "NamedSpec", "Overrides",
-           "apply_overrides", "differences", "dump_yaml", "flatten", "flow", "items", "load_config", "load_yaml",
-           "named_spec", "override_pairs", "parse_override", "read_yaml", "validate"]
+           "apply_overrides", "composed", "differences", "dump_yaml", "flatten", "flow", "items", "load_config",
+           "load_yaml", "named_spec", "override_pairs", "parse_override", "read_yaml", "validate"]

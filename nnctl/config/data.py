@@ -34,6 +34,10 @@ def strategy(value: Any) -> tuple[str, Any]:
     raise ValueError(f"bad value {value!r}: use one of {', '.join(STRATEGIES)}")
 
 
+# What `nnctl convert` writes where a script's data is not a keras.datasets loader.
+PLACEHOLDER = "<DATA: give --data SOURCE to nnctl convert, or set data.source>"
+
+
 class DataSpec(_Strict):
     source: str = Field(min_length=1)
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)
@@ -76,6 +80,14 @@ class DataSpec(_Strict):
     # In the stack form `inputs` gives a table's columns their types ({COLUMN: {type: category}}).
     inputs: dict[str, InputSpec] | None = Field(None, min_length=1)
     targets: dict[str, TargetSpec] | None = Field(None, min_length=1)
+
+    @field_validator("source")
+    @classmethod
+    def _given(cls, v: str) -> str:
+        if v == PLACEHOLDER:
+            raise ValueError("the converted script's data is not known yet: set data.source to a file, a folder or "
+                             "a built-in name, e.g. --set data.source=mnist")
+        return v
 
     @field_validator("missing")
     @classmethod

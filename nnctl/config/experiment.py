@@ -17,10 +17,11 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nnctl.choices import TASKS
+from nnctl.config.compose import compose, origin
 from nnctl.config.data import DataSpec
 from nnctl.config.graph import Graph, branch_layers, order, per_output
 from nnctl.config.messages import first_error
-from nnctl.config.overrides import Overrides, apply_overrides, load_yaml
+from nnctl.config.overrides import Overrides, apply_overrides, flatten, items, load_yaml
 from nnctl.errors import UserError
 
 
@@ -270,17 +271,32 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def composed(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """A config file with its `extends:` chain merged (config/compose.py), and where each key came from."""
+    return compose(path, read_yaml)
+
+
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = None) -> Config:
-    """Load (a YAML file, or a mapping as Python gives it), override, translate Keras 2 spellings and
-    validate; a file's stem is the default name."""
+    """Load (a YAML file with its `extends:` bases, or a mapping as Python gives it), override,
+    translate Keras 2 spellings and validate; a file's stem is the default name. An error in a key
+    that a base wrote names that file."""
     from nnctl.config.keras2 import translate
 
+    origins: dict[str, str] = {}
     if isinstance(source, Mapping):
         data = apply_overrides(copy.deepcopy(dict(source)), overrides)
     else:
-        data = apply_overrides(read_yaml(source), overrides)
+        data, origins = composed(Path(source))
+        data = apply_overrides(data, overrides)
     notes = translate(data)
-    cfg = validate(data)
+    try:
+        cfg = validate(data)
+    except UserError as e:
+        wrote = origin(origins, e.key)  # a base's key: name the base
+        if wrote is None or wrote == str(source) or any(item.partition("=")[0].strip() == e.key
+                                                        for item in items(overrides)):
+            raise
+        raise UserError(f"{e.message} (written in {wrote})", e.key) from None
     cfg._translations = notes
     if cfg.name is None:
         cfg.name = "run" if isinstance(source, Mapping) else Path(source).stem
@@ -299,20 +315,6 @@ def validate(data: dict[str, Any]) -> Config:
 
 def dump_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted keys to leaf values, in `--set` spelling: {"optimizer.learning_rate": 0.01, "layers.0.Dense.units": 8}."""
-    if isinstance(data, dict) and data:
-        items = data.items()
-    elif isinstance(data, list) and data:
-        items = ((str(i), v) for i, v in enumerate(data))
-    else:
-        return {prefix: data} if prefix else {}
-    out: dict[str, Any] = {}
-    for k, v in items:
-        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

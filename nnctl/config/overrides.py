@@ -99,3 +99,17 @@ def apply_overrides(data: dict[str, Any], overrides: Overrides) -> dict[str, Any
             else:
                 raise UserError(f"--set: cannot go into a {type(node).__name__} value", here)
     return data
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to leaf values, in `--set` spelling: {"optimizer.learning_rate": 0.01, "layers.0.Dense.units": 8}."""
+    if isinstance(data, dict) and data:
+        items = data.items()
+    elif isinstance(data, list) and data:
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in items:
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out

@@ -1,0 +1,372 @@
+"""A Keras script read statement by statement with `ast`, never run: imports and constants, the
+model (Sequential lists, `add` chains, functional calls), compile, fit, ImageDataGenerator,
+callbacks and `keras.datasets`. What has no config equivalent is noted with its line."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnctl.commands.convert import keras_args
+from nnctl.commands.convert.values import Names, Unknown, kwargs
+
+LOOP_LIMIT = 1000  # a `for` over range() is unrolled up to this many turns
+
+
+
+@dataclass
+class Tensor:
+    """A functional model's value: an Input, a layer applied to others, or several merged."""
+
+    kind: str  # input | layer | merge
+    layer: Any = None  # the layer entry (input: the shape; merge: the merge layer's name)
+    parents: list[Tensor] = field(default_factory=list)
+    name: str | None = None
+
+
+@dataclass
+class Model:
+    layers: list[Any] = field(default_factory=list)
+    input_shape: list[int] | None = None
+    inputs: list[Tensor] | None = None  # functional
+    outputs: list[Tensor] | None = None
+    line: int = 0
+
+
+@dataclass
+class Found:
+    """What the script says, gathered as its statements are read."""
+
+    model: Model | None = None
+    compile: dict[str, Any] = field(default_factory=dict)
+    fit: dict[str, Any] = field(default_factory=dict)
+    augmentation: dict[str, Any] | None = None
+    early_stopping: dict[str, Any] | None = None
+    dataset: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # data keys the script's loading implies
+    onehot: bool = False
+    notes: list[tuple[int, str, bool]] = field(default_factory=list)  # (line, text, a warning)
+
+
+class Reader:
+    def __init__(self, tree: ast.Module) -> None:
+        self.names = Names()
+        self.found = Found()
+        self.objects: dict[str, Any] = {}  # variable -> Model, Tensor, layer entry, optimizer, generator, ...
+        self.functions: dict[str, ast.FunctionDef] = {}
+        self.body(tree.body)
+
+    def note(self, node: ast.AST, text: str, warn: bool = True) -> None:
+        self.found.notes.append((getattr(node, "lineno", 0), text, warn))
+
+    # ------------------------------------------------------------ statements
+
+    def body(self, statements: list[ast.stmt]) -> Any:
+        for s in statements:
+            if isinstance(s, ast.Return):
+                return self.expr(s.value) if s.value is not None else None
+            self.statement(s)
+        return None
+
+    def statement(self, s: ast.stmt) -> None:
+        if isinstance(s, (ast.Import, ast.ImportFrom)):
+            self.names.imported(s)
+        elif isinstance(s, ast.FunctionDef):
+            self.functions[s.name] = s
+        elif isinstance(s, ast.ClassDef):
+            bases = [self.names.keras(b) for b in s.bases]
+            if any(b and b[0] in ("layers", "models") for b in bases):
+                self.note(s, f"class {s.name}: a custom Keras layer or model class has no config form; nnctl "
+                             "builds from Keras' registered layers (write it as layers, or register it)")
+        elif isinstance(s, ast.Assign):
+            self.assign(s)
+        elif isinstance(s, ast.AnnAssign) and s.value is not None:
+            self.assign(ast.Assign(targets=[s.target], value=s.value, lineno=s.lineno))
+        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Call):
+            self.expr(s.value)
+        elif isinstance(s, ast.If):
+            self.branch(s)
+        elif isinstance(s, ast.For):
+            self.loop(s)
+        elif isinstance(s, ast.With):
+            if any("GradientTape" in ast.unparse(item.context_expr) for item in s.items):
+                self.note(s, "a custom training loop (GradientTape) has no config form: nnctl trains with fit")
+            else:
+                self.body(s.body)
+        elif isinstance(s, (ast.While, ast.Try)) and self.touches_model(s):
+            self.note(s, f"a {type(s).__name__.lower()} block that builds or trains the model: not converted")
+
+    def touches_model(self, node: ast.AST) -> bool:
+        return any(isinstance(n, ast.Name) and isinstance(self.objects.get(n.id), (Model, Tensor))
+                   for n in ast.walk(node)) or any(isinstance(n, ast.Call) and self.names.keras(n.func) is not None
+                                                   and self.names.keras(n.func)[0] == "layers" for n in ast.walk(node))
+
+    def branch(self, s: ast.If) -> None:
+        test = ast.unparse(s.test)
+        if test.replace('"', "'") in ("__name__ == '__main__'",):
+            self.body(s.body)
+            return
+        if "image_data_format" in test or "channels_first" in test:  # Keras' default is channels_last
+            chosen = s.orelse if "channels_first" in test else s.body
+            self.note(s, f"if {test}: read as channels_last, Keras' default", warn=False)
+            self.body(chosen)
+            return
+        try:
+            self.body(s.body if self.names.value(s.test) else s.orelse)
+        except Unknown:
+            if self.touches_model(s):
+                self.note(s, f"if {test}: decided at run time; the first branch was read")
+            self.body(s.body)
+
+    def loop(self, s: ast.For) -> None:
+        try:
+            if not isinstance(s.target, ast.Name):
+                raise Unknown("target")
+            it = s.iter
+            if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
+                values = list(range(*[int(self.names.value(a)) for a in it.args]))
+            else:
+                values = list(self.names.value(it))
+            if len(values) > LOOP_LIMIT:
+                raise Unknown("too long")
+        except (Unknown, TypeError, ValueError):
+            if self.touches_model(s):
+                self.note(s, "a loop over values known only at run time builds layers: not converted")
+            return
+        for v in values:  # a loop over constants that adds layers: unrolled
+            self.names.consts[s.target.id] = v
+            self.body(s.body)
+
+    def assign(self, s: ast.Assign) -> None:
+        target = s.targets[0]
+        if isinstance(target, ast.Attribute) and target.attr == "trainable":
+            owner = self.objects.get(ast.unparse(target.value))
+            if isinstance(owner, dict) and len(owner) == 1 and keras_args.is_application(next(iter(owner))):
+                next(iter(owner.values()))["trainable"] = bool(self.names.value(s.value))
+            return
+        if isinstance(target, ast.Tuple) and isinstance(s.value, ast.Call):
+            self.expr(s.value)  # (x_train, y_train), (x_test, y_test) = mnist.load_data()
+            self.names.dataset_shapes(target, self.found.dataset)
+            return
+        if isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
+            try:  # img_rows, img_cols = 28, 28
+                values = self.names.value(s.value)
+                if isinstance(values, list) and len(values) == len(target.elts):
+                    self.names.consts.update({e.id: v for e, v in zip(target.elts, values, strict=True)})
+            except Unknown:
+                pass
+            return
+        if not isinstance(target, ast.Name):
+            return
+        self.names.reshaped(target.id, s.value)
+        if isinstance(s.value, (ast.List, ast.Tuple)) and not self.is_literal(s.value):  # callbacks = [...]
+            self.objects[target.id] = [self.expr(e) for e in s.value.elts]
+            return
+        path = self.names.dotted(s.value)
+        if path is not None and path.split(".")[0] in ("keras", "tensorflow"):  # fashion_mnist = tf.keras.datasets....
+            self.names.aliases[target.id] = path
+            return
+        try:
+            self.names.consts[target.id] = self.names.value(s.value)
+            return
+        except Unknown:
+            self.names.consts.pop(target.id, None)
+        value = self.expr(s.value)
+        if value is not None:
+            self.objects[target.id] = value
+            if isinstance(value, Tensor) and value.name is None:
+                value.name = target.id
+        else:
+            self.objects.pop(target.id, None)
+
+    def is_literal(self, node: ast.AST) -> bool:
+        try:
+            self.names.value(node)
+            return True
+        except Unknown:
+            return False
+
+    # ------------------------------------------------------------ expressions
+
+    def expr(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Name):
+            return self.objects.get(node.id)
+        if isinstance(node, ast.Attribute) and node.attr in ("output", "input"):
+            owner = self.objects.get(ast.unparse(node.value))
+            if isinstance(owner, dict):  # an application's .input / .output, functional style
+                shape = owner.pop("_input_shape", None)
+                inputs = Tensor("input", shape)
+                owner["_tensor_input"] = inputs
+                return inputs if node.attr == "input" else Tensor("layer", owner, [inputs])
+            if isinstance(owner, Model) and owner.outputs:
+                return owner.outputs[0] if node.attr == "output" else owner.inputs[0]
+            return None
+        if not isinstance(node, ast.Call):
+            return None
+        if isinstance(node.func, ast.Call):  # Dense(10)(x): a layer applied to a tensor
+            layer = self.expr(node.func)
+            return self.apply(node, layer, node.args[0] if node.args else None)
+        if isinstance(node.func, ast.Name) and node.func.id in self.functions:
+            return self.body(self.functions[node.func.id].body)  # a model-building function, read in place
+        if isinstance(node.func, ast.Name) and isinstance(self.objects.get(node.func.id), (dict, str)):
+            return self.apply(node, self.objects[node.func.id], node.args[0] if node.args else None)
+        if isinstance(node.func, ast.Attribute):
+            owner = self.objects.get(ast.unparse(node.func.value))
+            if isinstance(owner, Model):
+                return self.method(owner, node.func.attr, node)
+            if owner is not None and owner is self.found.augmentation and node.func.attr == "flow":
+                size = _arguments(node, ["x", "y", "batch_size"]).get("batch_size")
+                return {"_flow": True, "batch_size": self.names.value(size) if size is not None else 32}
+        what = self.names.keras(node.func)
+        if what is None:
+            return None
+        kind, name = what
+        return self.keras_call(node, kind, name)
+
+    def keras_call(self, node: ast.Call, kind: str, name: str) -> Any:
+        found = self.found
+        if kind == "models" and name == "Sequential":
+            model = Model(line=node.lineno)
+            for entry in (node.args[0].elts if node.args and isinstance(node.args[0], (ast.List, ast.Tuple)) else []):
+                self.add(model, entry)
+            return model
+        if kind == "models" and name == "Model":
+            args = _arguments(node, ["inputs", "outputs"])
+            return Model(inputs=self.tensors(args.get("inputs")), outputs=self.tensors(args.get("outputs")),
+                         line=node.lineno)
+        if kind == "layers" and name == "Input":
+            args = kwargs(self.names, node, ["shape", "batch_size", "dtype", "sparse", "batch_shape", "name"])
+            shape = args.get("shape") or (args.get("batch_shape") or [None])[1:]
+            return Tensor("input", list(shape), name=args.get("name"))
+        if kind == "layers" and name.lower() in keras_args.MERGES:
+            parts = self.tensors(node.args[0] if node.args else None)
+            return Tensor("merge", keras_args.MERGES[name.lower()], parts)
+        if kind in ("layers", "applications"):
+            return self.layer(node, kind, name)
+        if kind == "optimizers":
+            return keras_args.optimizer(name, kwargs(self.names, node, keras_args.signature("optimizers", name)))
+        if kind == "preprocessing" and name == "ImageDataGenerator":
+            found.augmentation = kwargs(self.names, node, None)
+            return found.augmentation
+        if kind == "callbacks":
+            return keras_args.callback(name, kwargs(self.names, node, keras_args.signature("callbacks", name)))
+        if kind == "utils" and name == "to_categorical":
+            found.onehot = True
+            return None
+        if kind == "datasets":
+            found.dataset = name
+            args = _arguments(node, [])
+            if "num_words" in args:  # imdb.load_data(num_words=max_features)
+                found.data["num_words"] = self.names.value(args["num_words"])
+            return None
+        if kind == "preprocessing" and name == "pad_sequences":
+            maxlen = _arguments(node, ["sequences"]).get("maxlen")
+            if maxlen is not None:
+                found.data["sequence_length"] = self.names.value(maxlen)
+            return None
+        return None
+
+    def layer(self, node: ast.Call, kind: str, name: str) -> Any:
+        if name == "Lambda":
+            self.note(node, "Lambda: a layer that runs code has no config form (nnctl refuses code in configs)")
+            return None
+        try:
+            entry = keras_args.layer(kind, name, kwargs(self.names, node, keras_args.signature(kind, name)))
+        except Unknown as e:
+            self.note(node, f"{name}(...): {e} is known only at run time; the layer was not converted")
+            return None
+        if entry is None:
+            self.note(node, f"{name}: not a Keras layer this Keras knows; not converted")
+        return entry
+
+    def add(self, model: Model, node: ast.AST) -> None:
+        entry = self.expr(node)
+        if isinstance(entry, Tensor) and entry.kind == "input":  # Sequential([Input(shape=...), ...])
+            model.input_shape = entry.layer
+        elif isinstance(entry, Model):  # a model used as a layer
+            model.layers.extend(entry.layers)
+            model.input_shape = model.input_shape or entry.input_shape
+        elif entry is not None:
+            model.layers.append(entry)
+        elif not any(line == getattr(node, "lineno", 0) for line, _, _ in self.found.notes):
+            self.note(node, f"{ast.unparse(node)}: not a layer nnctl can name; the model misses it")
+
+    def apply(self, node: ast.Call, layer: Any, arg: ast.AST | None) -> Tensor | None:
+        if layer is None:
+            return None
+        if isinstance(layer, dict) and "_tensor_input" in layer:
+            layer.pop("_tensor_input")
+        parents = self.tensors(arg)
+        return Tensor("layer", layer, parents)
+
+    def tensors(self, node: ast.AST | None) -> list[Tensor]:
+        if node is None:
+            return []
+        items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else [node]
+        out = []
+        for item in items:
+            t = self.expr(item)
+            if not isinstance(t, Tensor):
+                raise Unknown(f"{ast.unparse(item)} is not a tensor of the model")
+            out.append(t)
+        return out
+
+    def method(self, model: Model, name: str, node: ast.Call) -> Any:
+        found = self.found
+        if name == "add":
+            if node.args:
+                self.add(model, node.args[0])
+            return None
+        found.model = model
+        if name == "compile":
+            found.compile = {k: self.argument(v) for k, v in _arguments(node, ["optimizer", "loss", "metrics"]).items()}
+        elif name in ("fit", "fit_generator"):
+            args = _arguments(node, ["x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+                                     "validation_data", "shuffle"])
+            generator = self.expr(args["x"]) if "x" in args else None
+            if isinstance(generator, dict) and generator.get("_flow"):
+                found.fit["batch_size"] = generator.get("batch_size", 32)
+            for key in ("batch_size", "epochs", "nb_epoch", "shuffle", "validation_split"):
+                if key in args:
+                    found.fit[key] = self.names.value(args[key])
+            if "validation_data" in args:
+                self.note(node, "validation_data: the script's own validation arrays; nnctl validates on "
+                                "data.validation_split of the training data (or set data.validation to a file)",
+                          warn=False)
+            given = args.get("callbacks")
+            listed = given.elts if isinstance(given, ast.List) else []
+            if isinstance(given, ast.Name) and isinstance(self.objects.get(given.id), list):
+                listed = [ast.Name(id=f"{given.id}[{i}]", lineno=given.lineno)
+                          for i in range(len(self.objects[given.id]))]
+                for i, value in enumerate(self.objects[given.id]):
+                    self.objects[f"{given.id}[{i}]"] = value
+            for cb in listed:
+                value = self.expr(cb)
+                if isinstance(value, dict) and "early_stopping" in value:
+                    found.early_stopping = value["early_stopping"]
+                elif isinstance(value, dict) and "note" in value:
+                    self.note(cb, f"callback {value['note']}", warn=value["warn"])
+                else:
+                    self.note(cb, f"callback {ast.unparse(cb)}: not a Keras callback nnctl knows; not converted")
+        return None
+
+    def argument(self, node: ast.AST) -> Any:
+        """A compile argument: a literal, a Keras name, or an object built earlier (an optimizer)."""
+        value = self.expr(node)
+        if value is not None:
+            return value
+        try:
+            return self.names.value(node)
+        except Unknown:
+            what = self.names.keras(node.func) if isinstance(node, ast.Call) else None
+            if what:  # keras.losses.CategoricalCrossentropy(from_logits=True): its name and arguments
+                args = kwargs(self.names, node, None)
+                return {"name": what[1], **args} if args else what[1]
+            raise
+
+
+def _arguments(call: ast.Call, positional: list[str]) -> dict[str, ast.AST]:
+    out = dict(zip(positional, call.args, strict=False))
+    out.update({k.arg: k.value for k in call.keywords if k.arg})
+    return out

@@ -1,0 +1,183 @@
+"""Reading a Keras script's expressions without running it: literal values (module constants
+resolved), and what a dotted name refers to once the script's imports are applied
+(`tf.keras.layers.Dense`, `from keras.layers.core import Dense`, `layers.Dense` -> keras.layers.Dense).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import Any
+
+# Keras' submodules that hold what a config names, however deep the import spelled them.
+KINDS = ("layers", "optimizers", "applications", "callbacks", "datasets", "utils", "preprocessing", "models",
+         "losses", "metrics", "activations", "regularizers", "initializers")
+TOP_LEVEL = {"Sequential": "models", "Model": "models", "Input": "layers", "to_categorical": "utils"}
+# keras.datasets image sets: the training arrays' shape (the test split has 10,000).
+DATASET_SHAPES = {"mnist": [60000, 28, 28], "fashion_mnist": [60000, 28, 28], "cifar10": [50000, 32, 32, 3],
+                  "cifar100": [50000, 32, 32, 3]}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Gt: operator.gt,
+            ast.LtE: operator.le, ast.GtE: operator.ge}
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}
+
+
+class Unknown(Exception):
+    """An expression whose value the script computes at run time (from data, a function, a loop)."""
+
+
+class Names:
+    """The script's imports and constants, in the order its statements set them."""
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}  # local name -> dotted module or object path
+        self.consts: dict[str, Any] = {}
+        self.shapes: dict[str, list[int]] = {}  # arrays of a keras.datasets set: x_train.shape[1:] is known
+
+    def imported(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                self.aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif node.module:
+            for a in node.names:
+                self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    def dotted(self, node: ast.AST) -> str | None:
+        """`tf.keras.layers.Dense` with the imports applied; None for anything but a (dotted) name."""
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        head = self.aliases.get(node.id, node.id)
+        return ".".join([head, *reversed(parts)])
+
+    def keras(self, node: ast.AST) -> tuple[str, str] | None:
+        """(kind, name) of a Keras object: ("layers", "Dense"), ("optimizers", "SGD"), ("datasets", "mnist"); None
+        for what is not Keras."""
+        path = self.dotted(node)
+        if path is None:
+            return None
+        parts = path.split(".")
+        if parts[0] == "tensorflow" and len(parts) > 1 and parts[1] == "keras":
+            parts = parts[1:]
+        if parts[0] != "keras" or len(parts) < 2:
+            return None
+        if len(parts) == 2:
+            return (TOP_LEVEL.get(parts[1], "keras"), parts[1])
+        kind = next((p for p in parts[1:-1] if p in KINDS), None)
+        if kind == "datasets":  # keras.datasets.mnist.load_data: the dataset is the module
+            return ("datasets", parts[parts.index("datasets") + 1])
+        if kind is None:
+            return None
+        return (kind, parts[-1])
+
+    def value(self, node: ast.AST) -> Any:
+        """A literal value, with module constants resolved and tuples as lists (YAML has no tuples)."""
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id in self.consts:
+                return self.consts[node.id]
+            if node.id in ("True", "False", "None"):
+                return {"True": True, "False": False, "None": None}[node.id]
+            raise Unknown(node.id)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return [self.value(e) for e in node.elts]
+        if isinstance(node, ast.Dict):
+            return {self.value(k): self.value(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None}
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return not self.value(node.operand)
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+            return _COMPARE[type(node.ops[0])](self.value(node.left), self.value(node.comparators[0]))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = self.value(node.operand)
+            if isinstance(v, (int, float)):
+                return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            a, b = self.value(node.left), self.value(node.right)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                return _BINARY[type(node.op)](a, b)
+            if isinstance(a, list) and isinstance(b, list) and isinstance(node.op, ast.Add):
+                return a + b  # input_shape = img_shape + (1,)
+        if isinstance(node, ast.Attribute) and node.attr == "shape" and isinstance(node.value, ast.Name) \
+                and node.value.id in self.shapes:
+            return list(self.shapes[node.value.id])
+        if isinstance(node, ast.Subscript):  # shape[1:], sizes[0]
+            base = self.value(node.value)
+            if isinstance(base, list):
+                index = node.slice
+                if isinstance(index, ast.Slice):
+                    bounds = [self.value(b) if b is not None else None for b in (index.lower, index.upper, index.step)]
+                    return base[slice(*bounds)]
+                return base[self.value(index)]
+        if isinstance(node, (ast.Attribute, ast.Name)) or isinstance(node, ast.Call):
+            named = self.named(node)
+            if named is not None:
+                return named
+        raise Unknown(ast.unparse(node))
+
+    def named(self, node: ast.AST) -> str | None:
+        """A Keras function or class given by name (`tf.nn.relu`, `keras.activations.relu`,
+        `keras.losses.categorical_crossentropy`) as the string a config takes."""
+        path = self.dotted(node)
+        if path is None:
+            return None
+        parts = path.split(".")
+        if parts[0] in ("tensorflow", "keras") and any(p in ("nn", "activations", "losses", "metrics") for p in parts):
+            return parts[-1]
+        return None
+
+    def dataset_shapes(self, target: ast.Tuple, dataset: str | None) -> None:
+        """(x_train, y_train), (x_test, y_test) = NAME.load_data(): the image arrays' shapes."""
+        shapes = DATASET_SHAPES.get(dataset or "")
+        pairs = [e for e in target.elts if isinstance(e, ast.Tuple) and len(e.elts) == 2]
+        if shapes is None or len(pairs) != 2:
+            return
+        for (x, _), n in zip((p.elts for p in pairs), (shapes[0], 10000), strict=True):
+            if isinstance(x, ast.Name):
+                self.shapes[x.id] = [n, *shapes[1:]]
+
+    def reshaped(self, name: str, value: ast.AST) -> None:
+        """x = x.reshape(...), x.astype(...), np.expand_dims(x, -1): the array's new shape, where known."""
+        if not isinstance(value, ast.Call):
+            self.shapes.pop(name, None)
+            return
+        func = value.func
+        source = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+        try:
+            if source in self.shapes and func.attr == "reshape":
+                shape = [int(self.value(a)) for a in value.args]
+                if -1 not in shape:
+                    self.shapes[name] = shape
+                    return
+            elif source in self.shapes and func.attr == "astype":
+                self.shapes[name] = self.shapes[source]
+                return
+            elif isinstance(func, ast.Attribute) and func.attr == "expand_dims" and len(value.args) == 2 \
+                    and isinstance(value.args[0], ast.Name) and value.args[0].id in self.shapes:
+                shape = list(self.shapes[value.args[0].id])
+                axis = int(self.value(value.args[1]))
+                shape.insert(axis if axis >= 0 else len(shape) + 1 + axis, 1)
+                self.shapes[name] = shape
+                return
+        except (Unknown, TypeError, ValueError):
+            pass
+        if name in self.shapes and source != name:
+            self.shapes.pop(name, None)
+
+
+def kwargs(names: Names, call: ast.Call, signature: list[str] | None) -> dict[str, Any]:
+    """A call's arguments by name: positional ones named through the callee's signature."""
+    out: dict[str, Any] = {}
+    if call.args:
+        if signature is None or len(call.args) > len(signature):
+            raise Unknown(f"positional arguments of {ast.unparse(call.func)}")
+        for name, arg in zip(signature, call.args, strict=False):
+            out[name] = names.value(arg)
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise Unknown(f"**{ast.unparse(kw.value)}")
+        out[kw.arg] = names.value(kw.value)
+    return out
