@@ -31,7 +31,7 @@ for name, shape in shapes.items():
                                         (np.zeros((10000, *s), "uint8"), np.zeros(10000, "int64")))
 counts = {}
 for path in sys.argv[1:]:
-    source = open(path).read()
+    source = open(path).read().replace("weights='imagenet'", "weights=None")  # no download in a test
     source = source[: source.index("model.fit(")] if "model.fit(" in source else source
     source = source[: source.rindex("\n", 0, source.index("model.compile"))] if "model.compile" in source else source
     scope = {"__name__": "__main__"}
@@ -40,7 +40,7 @@ for path in sys.argv[1:]:
 print(json.dumps(counts))
 """
 BUILT = ["mnist_mlp_keras2.py", "mnist_cnn_keras2.py", "mnist_convnet_keras3.py", "functional_mnist_keras3.py",
-         "fashion_augment_tfkeras.py", "two_inputs_keras3.py"]
+         "fashion_augment_tfkeras.py", "two_inputs_keras3.py", "transfer_vgg16_functional.py"]
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +248,21 @@ def test_scripts_whose_data_is_not_here_still_convert_fully(tmp_path: Path) -> N
     cfg, _ = convert(SCRIPTS / "imdb_lstm_keras2.py", tmp_path / "imdb.yaml")
     assert cfg["data"] == {"source": "imdb", "num_words": 20000, "sequence_length": 80}
     assert cfg["layers"][1] == {"LSTM": {"units": 128, "dropout": 0.2, "recurrent_dropout": 0.2}}
+
+
+def test_a_keras_application_in_a_functional_script_converts_frozen(tmp_path: Path,
+                                                                     script_params: dict[str, int]) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in "abcde":  # five classes of 64x64 colour images, as the script's Dense(5) expects
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype="uint8")).save(tmp_path / "images" / label /
+                                                                                  f"{i}.png")
+    cfg, _ = convert(SCRIPTS / "transfer_vgg16_functional.py", tmp_path / "t.yaml", "--data", "images")
+    assert cfg["layers"][0] == {"VGG16": {"weights": "imagenet", "include_top": False, "trainable": False}}
+    assert cfg["input_shape"] == [64, 64, 3] and cfg["layers"][1] == "GlobalAveragePooling2D"
+    # ImageNet's weights are a download: the same architecture without them.
+    assert validated_params(tmp_path / "t.yaml", "layers.0.VGG16.weights=null") == \
+        script_params["transfer_vgg16_functional.py"]

@@ -137,7 +137,6 @@ def _applications(cfg: dict[str, Any]) -> None:
         if isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry.values())), dict):
             args = next(iter(entry.values()))
             shape = args.pop("_input_shape", None)
-            args.pop("_tensor_input", None)
             if shape is not None and entry is layers[0]:
                 cfg.setdefault("input_shape", shape)
 

@@ -55,6 +55,7 @@ class Reader:
         self.found = Found()
         self.objects: dict[str, Any] = {}  # variable -> Model, Tensor, layer entry, optimizer, generator, ...
         self.functions: dict[str, ast.FunctionDef] = {}
+        self.app_tensors: dict[int, tuple[Tensor, Tensor]] = {}  # an application's (.input, .output)
         self.body(tree.body)
 
     def note(self, node: ast.AST, text: str, warn: bool = True) -> None:
@@ -120,6 +121,17 @@ class Reader:
             self.body(s.body)
 
     def loop(self, s: ast.For) -> None:
+        owner = self.objects.get(ast.unparse(s.iter.value)) if isinstance(s.iter, ast.Attribute) and \
+            s.iter.attr == "layers" else None
+        frozen = [n for n in ast.walk(s) if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Attribute)
+                  and n.targets[0].attr == "trainable"]
+        if isinstance(owner, dict) and frozen and isinstance(next(iter(owner.values())), dict):
+            # for layer in base.layers: layer.trainable = False -> the application frozen
+            next(iter(owner.values()))["trainable"] = bool(self.names.value(frozen[0].value))
+            if any(isinstance(n, ast.Subscript) for n in ast.walk(s.iter)) or len(s.body) > 1:
+                self.note(s, "a loop freezing some of the application's layers: trainable set for all of it; "
+                             "use fine_tune_from to unfreeze the top")
+            return
         try:
             if not isinstance(s.target, ast.Name):
                 raise Unknown("target")
@@ -195,10 +207,12 @@ class Reader:
         if isinstance(node, ast.Attribute) and node.attr in ("output", "input"):
             owner = self.objects.get(ast.unparse(node.value))
             if isinstance(owner, dict):  # an application's .input / .output, functional style
-                shape = owner.pop("_input_shape", None)
-                inputs = Tensor("input", shape)
-                owner["_tensor_input"] = inputs
-                return inputs if node.attr == "input" else Tensor("layer", owner, [inputs])
+                if id(owner) not in self.app_tensors:
+                    args = next(iter(owner.values()))
+                    inputs = Tensor("input", args.pop("_input_shape", None) if isinstance(args, dict) else None)
+                    self.app_tensors[id(owner)] = (inputs, Tensor("layer", owner, [inputs]))
+                inputs, output = self.app_tensors[id(owner)]
+                return inputs if node.attr == "input" else output
             if isinstance(owner, Model) and owner.outputs:
                 return owner.outputs[0] if node.attr == "output" else owner.inputs[0]
             return None
@@ -295,8 +309,6 @@ class Reader:
     def apply(self, node: ast.Call, layer: Any, arg: ast.AST | None) -> Tensor | None:
         if layer is None:
             return None
-        if isinstance(layer, dict) and "_tensor_input" in layer:
-            layer.pop("_tensor_input")
         parents = self.tensors(arg)
         return Tensor("layer", layer, parents)
 
