@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -119,6 +120,7 @@ def test_keras_20585_workaround_is_still_needed(tmp_path: Path) -> None:
     script = tmp_path / "plain_fit.py"
     script.write_text('''
 import os
+import signal
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf, keras
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -249,3 +251,33 @@ def test_mixed_bfloat16_with_a_normalization_layer_that_adapts(cli, tmp_path: Pa
     policies = {layer["class_name"]: layer["config"]["dtype"]["config"]["name"] for layer in layers
                 if layer["class_name"] != "InputLayer"}
     assert policies == {"Normalization": "float32", "LSTM": "mixed_bfloat16", "Dense": "float32"}
+
+
+def test_a_worker_killed_mid_run_leaves_nothing_and_the_chief_names_it_in_one_line(tmp_path: Path,
+                                                                                   config: Path) -> None:
+    """SIGKILL of worker 1's `nnctl` (the process a user sees): the training process it forked dies
+    with it, and the chief, whose collective lost a peer, ends in one line naming worker 1."""
+    ports = free_ports(2)
+    procs = [start_nnctl("train", config, "--json", "--epochs", "400", "--set", "distribution=multi_worker",
+                         env={"TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
+    deadline = time.time() + 120
+    while not list((tmp_path / "runs").glob("dist-*/history.csv")):
+        assert time.time() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.2)
+    worker = procs[1]
+    children = [int(c) for c in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
+    assert children, "the worker forked no training process"
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    killed = time.time()
+    while any(Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text().lower()
+              for c in children):
+        assert time.time() - killed < 5, "the training process outlived its nnctl"
+        time.sleep(0.1)
+    code, out, err = finish(procs[0], timeout=120)
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"lost worker 1 (127.0.0.1:{ports[1]}) during epoch" in lines[0], lines[0]
+    meta = json.loads(next((tmp_path / "runs").glob("dist-*/metrics.json")).read_text())
+    assert meta["status"] == "failed" and meta["reason"].startswith("lost worker 1") and "Graph" not in meta["reason"]

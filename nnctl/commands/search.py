@@ -221,12 +221,27 @@ def _requeue_dead(study: Any) -> None:
         if owner.get("host") == host and not _alive(int(owner.get("pid", 0))):
             study._storage.set_trial_user_attr(t._trial_id, "requeued", True)
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            study.enqueue_trial(t.params, skip_if_exists=False)
+            study.enqueue_trial(t.params, user_attrs={"run_name": t.user_attrs.get("run_name")}, skip_if_exists=False)
 
 
-def _counted(study: Any) -> int:
-    """Trials that count towards --trials: all but those a killed sweep left (asked again instead)."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("requeued"))
+def _counted(study: Any, upto: int | None = None) -> int:
+    """Trials that count towards --trials: all but those a killed sweep left (asked again instead)
+    and those asked beyond the total; with `upto`, those numbered up to it."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("requeued")
+               and (upto is None or t.number <= upto))
+
+
+def _surplus(study: Any, trial: Any, total: int) -> bool:
+    """A trial asked beyond --trials: processes on other machines (other run folders, so another
+    lock) may ask at the same moment; the database numbers trials in order, and those past the
+    total are set aside (failed, not counted) instead of trained."""
+    from optuna.trial import TrialState
+
+    if _counted(study, trial.number) <= total:
+        return False
+    study._storage.set_trial_user_attr(trial._trial_id, "requeued", True)
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return True
 
 
 def run(s: Search, parallel: int = 1, on_event: Callable[[str], None] = lambda m: None,
@@ -255,17 +270,33 @@ class _Trials:
 
     def take(self) -> tuple[Any, executor.Request] | None:
         s = self.s
-        with _locked(s.folder):
-            if self.ended or _counted(self.study) >= s.trials:
-                return None
-            trial = self.study.ask(self.distributions)
-            trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+        while True:
+            with _locked(s.folder):
+                if self.ended or _counted(self.study) >= s.trials:
+                    return None
+                trial = self.study.ask(self.distributions)
+                trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+                if _surplus(self.study, trial, s.trials):  # another machine asked first: the study is full
+                    return None
+                # A trial asked again for one a killed sweep left keeps that trial's run folder.
+                name = trial.user_attrs.get("run_name") or \
+                    f"{s.study_name.rsplit('-', 1)[0]}-t{trial.number + 1:03d}"
+                trial.set_user_attr("run_name", name)
+            earlier = runs.named(s.folder, name)
+            ended = (runs.read_json(earlier / runs.METRICS) or {}).get("status") if earlier else None
+            if ended not in ("completed", "pruned"):
+                break
+            # Its training had ended when the sweep was killed: told, not trained again.
+            self.done((trial, []), executor.Reply(0, run_dir=str(earlier)), 0.0)
         overrides = [f"{sp.key}={flow(sp.value(trial.params[sp.key]))}" for sp in s.spaces]
-        name = f"{s.study_name.rsplit('-', 1)[0]}-t{trial.number + 1:03d}"
         spec = {"storage": s.storage, "study": s.study_name, "trial_id": trial._trial_id, "objective": s.objective,
                 "prune": s.prune, "epochs": s.epochs}
-        request = executor.Request(str(s.config), [*s.base, *overrides], str(s.folder), name, trial=spec,
-                                   log=executor.log_path(s.folder, name))
+        if earlier is not None:  # resumed where it stopped: listed once, counted once
+            request = executor.Request(None, [], str(s.folder), resume=str(earlier), trial=spec,
+                                       log=executor.log_path(s.folder, name))
+        else:
+            request = executor.Request(str(s.config), [*s.base, *overrides], str(s.folder), name, trial=spec,
+                                       log=executor.log_path(s.folder, name))
         return (trial, overrides), request
 
     def done(self, key: tuple[Any, list[str]], reply: executor.Reply, seconds: float) -> None:

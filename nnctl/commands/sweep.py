@@ -53,9 +53,9 @@ class Sweep:
     args: dict[str, Any]
 
     def resumes(self, point: Point) -> bool:
-        """An interrupted point continues from its checkpoint."""
-        return point.status == "interrupted" and bool(point.run_dir) and \
-            runs.RunFolder(Path(point.run_dir)).checkpoints.is_dir()
+        """An interrupted point continues in its own folder: from its checkpoint, or from the start
+        where it was stopped before its first epoch ended."""
+        return point.status == "interrupted" and bool(point.run_dir) and runs.is_run(Path(point.run_dir))
 
     def request(self, point: Point) -> executor.Request:
         log = executor.log_path(self.folder, point.name)
@@ -121,10 +121,15 @@ def load_progress(sweep: Sweep) -> None:
     earlier = {p["id"]: p for p in manifest.get("points", [])}
     for p in sweep.points:
         old = earlier.get(p.id)
-        if not old or old.get("overrides") != p.overrides or not old.get("run_dir"):
+        if not old or old.get("overrides") != p.overrides:
             continue
-        meta = runs.read_json(Path(old["run_dir"]) / runs.METRICS) or {}
-        p.run_dir, p.val, p.test = old["run_dir"], meta.get("val") or {}, meta.get("test") or {}
+        # A point whose sweep was killed before it ended has no run_dir in the manifest: its folder
+        # is found by name, and resumed rather than trained a second time.
+        run_dir = old.get("run_dir") or (str(found) if (found := runs.named(sweep.folder, p.name)) else None)
+        if not run_dir:
+            continue
+        meta = runs.read_json(Path(run_dir) / runs.METRICS) or {}
+        p.run_dir, p.val, p.test = run_dir, meta.get("val") or {}, meta.get("test") or {}
         # "running" means its process died (a sweep never leaves one running): resume it.
         p.status = {"running": "interrupted"}.get(meta.get("status"), meta.get("status", "failed"))
 

@@ -165,7 +165,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
             loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,
                                                    tracker, pruning), stop)
     except BaseException as e:
-        _ended(e, run, rec, state, clock, chief)
+        _ended(e, run, rec, state, clock, chief, prep.dist)
         raise
     finally:
         reporter.end()
@@ -238,9 +238,10 @@ def _scores(model: Any, val: Any, batch_size: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _ended(e: BaseException, run: RunFolder, rec: Record, state: checkpoint.State, clock: loop.Clock,
-           write: bool) -> None:
+           write: bool, dist: Any = None) -> None:
     """Mark a run that did not complete, and raise what it ended as (exit 130 or 1)."""
     from nnctl.engine.callbacks import NonFinite, Stop
+    from nnctl.engine.distribute import lost_peers
 
     if isinstance(e, (Stop, KeyboardInterrupt)):
         status, reason = "interrupted", "interrupted (Ctrl-C or SIGTERM)"
@@ -249,6 +250,12 @@ def _ended(e: BaseException, run: RunFolder, rec: Record, state: checkpoint.Stat
     elif isinstance(e, NonFinite):
         status, reason = "failed", str(e)
         error = TrainingFailed(f"{e}; run folder: {run}", run.path)
+    elif isinstance(e, Exception) and dist is not None and (lost := lost_peers(dist)):
+        # A collective that lost a peer: TensorFlow's own message is a graph dump; this names the peer.
+        status = "failed"
+        reason = (f"lost {', '.join(lost)} during epoch {state.epoch + 1} of a multi_worker run (a process "
+                  "stopped or the network failed); start the run again on every worker")
+        error = TrainingFailed(f"{reason}; run folder: {run}", run.path)
     elif isinstance(e, Exception):  # anything failing mid-run is a failed run, exit 1
         status, reason = "failed", one_line(e)
         error = TrainingFailed(f"training failed: {reason}; run folder: {run}", run.path)

@@ -72,8 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # stray writes to descriptor 1 must not corrupt the protocol
-    # SIGTERM from the sweep stops the point as Ctrl-C does (it saves its epoch and ends interrupted).
+    # SIGTERM from the sweep stops the point as Ctrl-C does (it saves its epoch and ends interrupted);
+    # so does the sweep's death, however it died: a worker never outlives its sweep.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from nnctl.engine.signals import die_with_parent
+
+    die_with_parent(signal.SIGTERM)
     import warnings
 
     warnings.simplefilter("ignore")  # Keras' Python warnings speak of its internals
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(keras(), proto)
     except KeyboardInterrupt:  # the sweep's stop reached a starting or idle worker: nothing to save
         pass
+    except (BrokenPipeError, ValueError, OSError):  # the sweep is gone: no one to answer; no traceback
+        os._exit(130)
 
 
 def serve(k: Any, proto: TextIO) -> None:

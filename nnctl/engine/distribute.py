@@ -214,6 +214,15 @@ def _all_reduce_sum(strategy: Any, value: Any) -> Any:
     return strategy.experimental_local_results(strategy.run(step))[0].numpy()
 
 
+def lost_peers(dist: Setup) -> list[str]:
+    """The other tasks of this run's cluster that no longer listen: what a failed collective lost
+    ("worker 1 (127.0.0.1:41234)"); empty for a run on one machine."""
+    if dist.workers <= 1 or not dist.cluster:
+        return []
+    return [f"{kind} {i} ({addr})" for kind, addrs in dist.cluster.items() for i, addr in enumerate(addrs)
+            if not (kind == "worker" and i == dist.worker) and not _listening(addr)]
+
+
 # ---------------------------------------------------------------- the join timeout
 #
 # A worker waiting for its peers is blocked inside TensorFlow's C++ with the GIL held and
@@ -238,6 +247,11 @@ def supervise(spec: Distribution) -> None:
     if pid == 0:
         os.close(read_end)
         _REPORT.append(write_end)
+        from nnctl.engine.signals import die_with_parent
+
+        # The `nnctl` a user sees (and may kill -9) is the parent: the training child never outlives it.
+        # SIGKILL: a child blocked in a collective ignores gentler signals; its checkpoints stay resumable.
+        die_with_parent(signal.SIGKILL)
         return
     os.close(write_end)
     joined = [False]

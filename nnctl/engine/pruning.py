@@ -8,11 +8,12 @@ name of the objective, the pruner); a run started by hand has none and is never 
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 from nnctl.backend import keras
 from nnctl.engine import checkpoint
-from nnctl.errors import UserError
+from nnctl.errors import UserError, one_line
 
 
 def open_storage(spec: str) -> Any:
@@ -22,10 +23,50 @@ def open_storage(spec: str) -> Any:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if "://" in spec:
-        return spec
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if "://" in spec:
+        return _database(spec)
     return JournalStorage(JournalFileBackend(spec))
+
+
+SCHEMA_TRIES = 8  # processes starting together on a fresh database race to create Optuna's tables
+
+
+def _database(url: str) -> Any:
+    """Optuna's RDBStorage on `url`; a missing driver, an unreachable server or refused credentials
+    are one line naming --storage. Creating the tables is retried: on a fresh database, processes
+    started together (on one machine or several) race to create them, and all but one lose."""
+    import random
+
+    import optuna
+    from sqlalchemy import exc
+
+    scheme = url.split("://", 1)[0]
+    for attempt in range(SCHEMA_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except ImportError as e:
+            extra = {"postgresql": "nnctl[postgres] (psycopg 3)", "mysql": "a MySQL driver (mysqlclient or PyMySQL)"}
+            need = next((v for k, v in extra.items() if scheme.startswith(k)), "its SQLAlchemy driver")
+            raise UserError(f"no database driver for {scheme}:// ({one_line(e)}); install {need}, e.g. "
+                            "pip install 'nnctl[postgres]'", "--storage") from None
+        except exc.OperationalError as e:
+            raise UserError(f"cannot use the database {_safe(url)}: {one_line(e.orig or e)}", "--storage") from None
+        except (exc.IntegrityError, exc.ProgrammingError) as e:  # the schema race: another process made them
+            if attempt == SCHEMA_TRIES - 1:
+                raise UserError(f"could not create Optuna's tables in {_safe(url)}: {one_line(e.orig or e)}",
+                                "--storage") from None
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+        except (exc.ArgumentError, ValueError) as e:
+            raise UserError(f"bad value {_safe(url)!r}: {one_line(e)}", "--storage") from None
+    raise AssertionError("unreachable")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def pruner(kind: str, epochs: int) -> Any:

@@ -195,6 +195,15 @@ def _started(run: Path) -> float:
     return float(started) if isinstance(started, (int, float)) else (run / CONFIG).stat().st_mtime
 
 
+def named(runs_dir: Path, name: str) -> Path | None:
+    """The newest run folder that `create(runs_dir, name)` made (`<name>-<YYYYMMDD-HHMMSS>[-N]`), or
+    None: how a re-run sweep finds the folder of a point its killed run had started."""
+    pattern = re.compile(re.escape(safe_name(name)) + r"-\d{8}-\d{6}(-\d+)?")
+    found = [p for p in runs_dir.glob(f"{safe_name(name)}-*") if pattern.fullmatch(p.name) and is_run(p)] \
+        if runs_dir.is_dir() else []
+    return max(found, key=lambda p: (_started(p), p.name)) if found else None
+
+
 def resolve_run(value: str | None, runs_dir: Path) -> Path:
     if value is None:
         return latest(runs_dir)
