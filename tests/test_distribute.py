@@ -253,17 +253,18 @@ def test_mixed_bfloat16_with_a_normalization_layer_that_adapts(cli, tmp_path: Pa
     assert policies == {"Normalization": "float32", "LSTM": "mixed_bfloat16", "Dense": "float32"}
 
 
-def test_a_worker_killed_mid_run_leaves_nothing_and_the_chief_names_it_in_one_line(tmp_path: Path,
+def test_a_worker_killed_mid_run_leaves_nothing_the_chief_names_it_and_both_resume(tmp_path: Path,
                                                                                    config: Path) -> None:
     """SIGKILL of worker 1's `nnctl` (the process a user sees): the training process it forked dies
-    with it, and the chief, whose collective lost a peer, ends in one line naming worker 1."""
+    with it; the chief, whose collective lost a peer, ends in one line naming worker 1 and saying
+    how to resume; `--resume` on both workers finishes the run."""
     ports = free_ports(2)
-    procs = [start_nnctl("train", config, "--json", "--epochs", "400", "--set", "distribution=multi_worker",
+    procs = [start_nnctl("train", config, "--json", "--epochs", "20", "--set", "distribution=multi_worker",
                          env={"TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
     deadline = time.time() + 120
-    while not list((tmp_path / "runs").glob("dist-*/history.csv")):
+    while len(list((tmp_path / "runs").glob("dist-*/checkpoints/epoch-*.json"))) < 2:
         assert time.time() < deadline and all(p.poll() is None for p in procs)
-        time.sleep(0.2)
+        time.sleep(0.05)
     worker = procs[1]
     children = [int(c) for c in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
     assert children, "the worker forked no training process"
@@ -278,6 +279,20 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_chief_names_it_in_one_li
     assert code == 1, err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert f"lost worker 1 (127.0.0.1:{ports[1]}) during epoch" in lines[0], lines[0]
-    meta = json.loads(next((tmp_path / "runs").glob("dist-*/metrics.json")).read_text())
+    assert f"lost worker 1 (127.0.0.1:{ports[1]}) during epoch" in lines[0] and "--resume" in lines[0], lines[0]
+    (run,) = (tmp_path / "runs").glob("dist-*")
+    meta = json.loads((run / "metrics.json").read_text())
     assert meta["status"] == "failed" and meta["reason"].startswith("lost worker 1") and "Graph" not in meta["reason"]
+    stopped_at = meta["epochs"]
+    assert 0 < stopped_at < 20
+    ports = free_ports(2)  # the cluster's addresses come from TF_CONFIG, not from the run
+    procs = [start_nnctl("train", "--resume", run, "--json", env={"TF_CONFIG": tf_config(ports, i)})
+             for i in range(2)]
+    results = [finish(p, timeout=300) for p in procs]
+    for code, _, err in results:
+        assert code == 0, err
+    chief, other = (json.loads(out.strip().splitlines()[-1]) for _, out, _ in results)
+    assert chief["status"] == "completed" and chief["epochs"] == 20
+    assert chief["weights_sha256"] == other["weights_sha256"]  # the replicas resumed in step
+    meta = json.loads((run / "metrics.json").read_text())
+    assert meta["resumed"][0]["at_epoch"] <= stopped_at and meta["status"] == "completed"

@@ -36,13 +36,12 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     items, recorded for the report to mark.
     """
     dist = prep.dist
-    if resume and dist.workers > 1:
-        raise UserError("a multi_worker run cannot be resumed; start it again", "--resume")
     reporter = reporter or NullReporter()
     if not dist.chief:  # a worker trains in step with the chief and writes nothing
         run = RunFolder(Path(dist.agree("")))
         rec = Record(distribution=dist.info(prep.cfg.batch_size))
-        return run.path, _train(prep, run, monitor_state(prep), rec, reporter, trial=trial)
+        state = _resume_worker(run, prep) if resume else monitor_state(prep)
+        return run.path, _train(prep, run, state, rec, reporter, trial=trial)
     run = RunFolder(resume or into) if resume or into else RunFolder.create(runs_dir, prep.cfg.name or "run")
     dist.agree(str(run))  # every worker learns the chief's folder
     with run.lock():
@@ -144,6 +143,18 @@ def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpo
     run.write(run.history, history_csv(state.history))  # no rows past the checkpoint resumed
     run.write_record(rec)
     return state, rec
+
+
+def _resume_worker(run: RunFolder, prep: Prepared) -> checkpoint.State:
+    """A multi_worker run resumed on a worker that is not the chief: the checkpoint the chief restores,
+    read from the chief's run folder, which every worker must see (shared storage). Both read the
+    same files and pass over the same damaged ones, so they restore the same epoch, and their
+    collectives (the optimizer's variables are broadcast as they are built) come in the same order."""
+    states, notes = checkpoint.candidates(run.path)
+    if not states:  # the chief starts over (no epoch was saved)
+        return monitor_state(prep)
+    with prep.dist.scope():
+        return checkpoint.restore(run.path, prep.model, states, notes)
 
 
 def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record, reporter: Reporter,
@@ -254,7 +265,7 @@ def _ended(e: BaseException, run: RunFolder, rec: Record, state: checkpoint.Stat
         # A collective that lost a peer: TensorFlow's own message is a graph dump; this names the peer.
         status = "failed"
         reason = (f"lost {', '.join(lost)} during epoch {state.epoch + 1} of a multi_worker run (a process "
-                  "stopped or the network failed); start the run again on every worker")
+                  f"stopped or the network failed); resume it with nnctl train --resume {run} on every worker")
         error = TrainingFailed(f"{reason}; run folder: {run}", run.path)
     elif isinstance(e, Exception):  # anything failing mid-run is a failed run, exit 1
         status, reason = "failed", one_line(e)
