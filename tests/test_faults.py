@@ -71,36 +71,47 @@ def kill_and_measure(p: subprocess.Popen, runs: Path, group: bool) -> float:
     return time.time() - killed
 
 
+EPOCHS = "epochs: 30\nbatch_size: 8\n"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[float, dict]:
+    """The grid's rows as a sweep nobody killed gives them, by learning rate."""
+    tmp = tmp_path_factory.mktemp("clean")
+    cfg = write_config(tmp / "iris.yaml", IRIS + EPOCHS)
+    clean = nnctl("sweep", cfg, *GRID, "--json", "--no-report", "--runs-dir", tmp / "runs")
+    assert clean.returncode == 0, clean.stderr
+    return {r["optimizer.learning_rate"]: r for r in json.loads(clean.stdout)}
+
+
 @pytest.mark.parametrize("group", [False, True], ids=["sweep-process", "process-group"])
-def test_a_killed_sweep_leaves_no_worker_and_its_rerun_trains_each_point_once(tmp_path: Path, group: bool) -> None:
-    cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 60\nbatch_size: 8\n")
+def test_a_killed_sweep_leaves_no_worker_and_its_rerun_trains_each_point_once(
+        tmp_path: Path, group: bool, uninterrupted: dict[float, dict]) -> None:
+    cfg = write_config(tmp_path / "iris.yaml", IRIS + EPOCHS)
     runs = tmp_path / "runs"
-    p = start_sweep(runs, cfg, *GRID)
+    p = start_sweep(runs, cfg, *GRID, "--no-report")
     wait_for(lambda: any(completed(f) >= 1 and mid_point(f) for f in runs.glob("*-sweep-*")))
     orphan_s = kill_and_measure(p, runs, group)
     assert orphan_s < 5, orphan_s
     (folder,) = runs.glob("*-sweep-*")
     interrupted = [m for m in folder.glob("*/metrics.json") if json.loads(m.read_text())["status"] == "interrupted"]
     assert len(interrupted) == 1  # the point in progress stopped at its batch, resumable
-    again = nnctl("sweep", cfg, *GRID, "--json")
+    again = nnctl("sweep", cfg, *GRID, "--json", "--no-report")
     assert again.returncode == 0, again.stderr
     rows = json.loads(nnctl("runs", folder, "--json").stdout)
     assert len(rows) == 3 and {r["status"] for r in rows} == {"completed"}
     assert sorted(r["optimizer.learning_rate"] for r in rows) == [0.01, 0.02, 0.05]
     resumed = json.loads(interrupted[0].read_text())
     assert resumed["resumed"] and resumed["status"] == "completed"  # the same folder, continued
-    # The metrics an uninterrupted sweep gives (exact resume).
-    clean = nnctl("sweep", cfg, *GRID, "--json", "--runs-dir", tmp_path / "clean")
-    assert clean.returncode == 0, clean.stderr
-    by_lr = {r["optimizer.learning_rate"]: r for r in json.loads(clean.stdout)}
-    for r in rows:
-        assert r["val.loss"] == by_lr[r["optimizer.learning_rate"]]["val.loss"], r
+    for r in rows:  # the metrics an uninterrupted sweep gives (exact resume)
+        assert r["val.loss"] == uninterrupted[r["optimizer.learning_rate"]]["val.loss"], r
 
 
 def test_a_killed_search_counts_each_trial_once_on_its_rerun(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 60\nbatch_size: 8\n")
+    cfg = write_config(tmp_path / "iris.yaml", IRIS + EPOCHS)
     runs = tmp_path / "runs"
-    search = ["--space", "optimizer.learning_rate=log(0.005, 0.1)", "--trials", "3", "--parallel", "1", "--seed", "3"]
+    search = ["--space", "optimizer.learning_rate=log(0.005, 0.1)", "--trials", "3", "--parallel", "1", "--seed", "3",
+              "--no-report"]
     p = start_sweep(runs, cfg, *search)
     wait_for(lambda: any(completed(f) >= 1 and mid_point(f) for f in runs.glob("*-search-*")))
     assert kill_and_measure(p, runs, group=False) < 5

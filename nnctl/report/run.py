@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nnctl.config import flatten, parse_override, read_yaml
+from nnctl.config import flatten, flow, parse_override, read_yaml
 from nnctl.directions import direction
 from nnctl.errors import UserError
 from nnctl.report.page import image, uri
@@ -27,9 +27,9 @@ def section(path: Path) -> dict[str, Any]:
     meta = read_json(folder.metrics) or {}
     folds = meta.get("folds") if isinstance(meta.get("folds"), dict) else None
     # Cross-validation: the metrics are the folds' means; the figures are the kept model's fold's.
-    shown = RunFolder(path / folds["model_from"]) if folds and folds.get("model_from") else folder
-    evaluation = read_json(shown.evaluation) or {}
-    history = analysis.read_history(shown.path)
+    kept = RunFolder(path / folds["model_from"]) if folds and folds.get("model_from") else folder
+    evaluation = read_json(kept.evaluation) or {}
+    history = analysis.read_history(kept.path)
     config = meta.get("hparams") if isinstance(meta.get("hparams"), dict) else _config(folder.config)
     overridden = {parse_override(o)[0] for o in meta.get("overrides") or [] if "=" in o}
     outputs = evaluation.get("outputs") or ({"": evaluation} if evaluation else {})
@@ -42,23 +42,28 @@ def section(path: Path) -> dict[str, Any]:
         "task": meta.get("task"),
         "epochs": meta.get("epochs"), "best_epoch": meta.get("best_epoch"), "kept_epoch": meta.get("kept_epoch"),
         "duration_s": meta.get("duration_s"),
-        "config": [(k, v, k in overridden) for k, v in config.items()],
+        "config": [(k, shown(v), k in overridden) for k, v in config.items()],
         "overrides": meta.get("overrides") or [],
         "data": _data(meta.get("dataset") or {}),
         "summary": _text(folder.summary),
         "folds": folds and {"k": folds.get("k"), "model_from": folds.get("model_from")},
-        "curves": _curves(shown.path, history, (read_json(shown.metrics) or {}).get("best_epoch")),
+        "curves": _curves(kept.path, history, (read_json(kept.metrics) or {}).get("best_epoch")),
         "notes": notes(history, (meta.get("best") or {}).get("monitor"), meta.get("directions") or {}),
         "metrics": _metrics(meta),
         "baseline": (meta.get("baseline") or {}).get("kind"),
         "decision": meta.get("decision"),
-        "outputs": [_output(shown.plots, name, out) for name, out in outputs.items()],
+        "outputs": [_output(kept.plots, name, out) for name, out in outputs.items()],
         "importance": evaluation.get("importance"),
         "evaluated_on": evaluation.get("data"),  # `nnctl evaluate` on another source rewrote the analysis
         "footer": {"precision": meta.get("precision"), "throughput": meta.get("throughput"),
                    "versions": meta.get("versions") or {}, "params": meta.get("params") or {},
                    "distribution": meta.get("distribution") or {}, "threads": meta.get("threads") or {}},
     }
+
+
+def shown(value: Any) -> str:
+    """A config value as a user writes it (YAML: null, true, [28, 28]), never Python's repr."""
+    return value if isinstance(value, str) else flow(value)
 
 
 def _config(path: Path) -> dict[str, Any]:
@@ -83,7 +88,7 @@ def _data(ds: dict[str, Any]) -> dict[str, Any]:
                                                                   for s in balance]) for i in range(n)]
     return {"name": ds.get("name"), "source": ds.get("source"), "fallback": ds.get("fallback"),
             "sizes": ds.get("sizes") or {}, "fingerprints": ds.get("fingerprints") or {},
-            "input_shape": ds.get("input_shape"), "columns": ds.get("columns") or [],
+            "input_shape": shown(ds.get("input_shape")), "columns": ds.get("columns") or [],
             "dropped": {k: v for k, v in (ds.get("dropped_rows") or {}).items() if v},
             "balance_splits": list(balance), "classes": classes}
 

@@ -126,6 +126,6 @@ def comparison(paths: list[Path]) -> dict[str, Any]:
         plots.compare(curves, buf)
         drawn = uri(buf.getvalue())
     return {"runs": [r["run"] for r in rows], "paths": [r["path"] for r in rows],
-            "differs": [(k, [r["config"].get(k) for r in rows]) for k in knobs],
+            "differs": [(k, [run_section.shown(r["config"].get(k)) for r in rows]) for k in knobs],
             "metrics": [(m, [r.get(m) for r in rows]) for m in metrics],
             "status": [r["status"] for r in rows], "curves": drawn}
