@@ -53,10 +53,11 @@ def completed(folder: Path) -> int:
 
 
 def mid_point(folder: Path) -> bool:
-    """A point past its first epoch and not done."""
+    """A point past its first epoch and far from its last (80): the kill lands mid-point however
+    loaded the machine is."""
     for m in folder.glob("*/metrics.json"):
         meta = json.loads(m.read_text() or "{}")
-        if meta.get("status") == "running" and meta.get("epochs", 0) >= 1:
+        if meta.get("status") == "running" and 1 <= meta.get("epochs", 0) <= 20:
             return True
     return False
 
@@ -71,7 +72,7 @@ def kill_and_measure(p: subprocess.Popen, runs: Path, group: bool) -> float:
     return time.time() - killed
 
 
-EPOCHS = "epochs: 30\nbatch_size: 8\n"
+EPOCHS = "epochs: 80\nbatch_size: 8\n"
 
 
 @pytest.fixture(scope="module")
