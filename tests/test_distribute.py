@@ -143,11 +143,14 @@ print("FIT OK")
 
 
 def test_a_worker_whose_peer_never_joins_exits_2_naming_it(config: Path) -> None:
-    ports = free_ports(2)
-    started = time.perf_counter()
-    code, out, err = finish(start_nnctl("train", config, "--set",
-                                        "distribution={strategy: multi_worker, join_timeout_s: 3}",
-                                        env={"TF_CONFIG": tf_config(ports, 0)}), timeout=60)
+    for _ in range(3):  # TensorFlow's own coordination can time out first on a loaded 2-core CI machine
+        ports = free_ports(2)
+        started = time.perf_counter()
+        code, out, err = finish(start_nnctl("train", config, "--set",
+                                            "distribution={strategy: multi_worker, join_timeout_s: 3}",
+                                            env={"TF_CONFIG": tf_config(ports, 0)}), timeout=60)
+        if "heartbeat timeout" not in err:
+            break
     assert code == 2, err
     assert time.perf_counter() - started < 40
     line = err.strip().splitlines()[-1]
