@@ -3,6 +3,7 @@
     python benchmarks/vs_keras.py                        # all workloads, 5 A/B pairs each
     python benchmarks/vs_keras.py --only fashion_mlp --pairs 3 --epochs 2
     python benchmarks/vs_keras.py --smoke                # one tiny pair: does the runner work?
+    python benchmarks/vs_keras.py --only penguins --only iris --pairs 5   # small tables, their own epochs
 
 For each workload it writes an nnctl config and the equivalent Keras script (same model,
 data, split, batch size, epochs, seed, validation each epoch, test evaluation, saved model),
@@ -169,7 +170,68 @@ model = keras.Sequential([keras.Input((30, 2)), norm, keras.layers.LSTM(32), ker
 ''' + FIT.format(lr=0.005, loss="mean_squared_error", metrics='["mae", keras.metrics.RootMeanSquaredError()]',
                  batch=32, epochs="%(epochs)d"),
     },
+    # Small tables (issue 30): a few hundred rows, many epochs; what a course's notebook does with pandas.
+    "penguins": {
+        "epochs": 60,
+        "config": """
+name: penguins
+seed: 42
+data: {source: %(work)s/penguins.csv, target: species, validation_split: 0.15, test_split: 0.2}
+layers:
+  - Dense: {units: 32, activation: relu}
+  - Dense: {units: 3, activation: softmax}
+optimizer: {name: adam, learning_rate: 0.01}
+batch_size: 16
+epochs: %(epochs)d
+""",
+        "script": COMMON + '''
+import pandas as pd
+df = pd.read_csv(sys.argv[2] + "/penguins.csv")
+x = pd.get_dummies(df.drop(columns="species"), columns=["island", "sex"]).to_numpy("float32")
+species = sorted(df["species"].unique())
+y = df["species"].map({s: i for i, s in enumerate(species)}).to_numpy("int64")
+(x, y), (x_test, y_test) = hold_out(x, y, 0.2, 42)
+norm = keras.layers.Normalization(); norm.adapt(x)
+model = keras.Sequential([keras.Input((x.shape[1],)), norm, keras.layers.Dense(32, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])
+''' + FIT.replace("validation_data=(x_val, y_val)", "validation_split=0.15").format(
+            lr=0.01, loss="sparse_categorical_crossentropy", metrics='["accuracy"]', batch=16, epochs="%(epochs)d"),
+    },
+    "iris": {
+        "epochs": 100,
+        "config": """
+name: iris
+seed: 42
+data: {source: %(repo)s/configs/data/iris.csv, target: species, validation_split: 0.15, test_split: 0.2}
+layers:
+  - Normalization
+  - Dense: {units: 16, activation: relu}
+  - Dense: {units: 3, activation: softmax}
+optimizer: {name: adam, learning_rate: 0.01}
+batch_size: 16
+epochs: %(epochs)d
+""",
+        "script": COMMON + '''
+import pandas as pd
+df = pd.read_csv("%(repo)s/configs/data/iris.csv")
+x = df.drop(columns="species").to_numpy("float32")
+species = sorted(df["species"].unique())
+y = df["species"].map({s: i for i, s in enumerate(species)}).to_numpy("int64")
+(x, y), (x_test, y_test) = hold_out(x, y, 0.2, 42)
+norm = keras.layers.Normalization(); norm.adapt(x)
+model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(16, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])
+''' + FIT.replace("validation_data=(x_val, y_val)", "validation_split=0.15").format(
+            lr=0.01, loss="sparse_categorical_crossentropy", metrics='["accuracy"]', batch=16, epochs="%(epochs)d"),
+    },
 }
+
+
+def make_penguins(work: Path) -> None:
+    """palmerpenguins' own CSV (as configs/data holds it), its 333 complete rows."""
+    import pandas as pd
+
+    pd.read_csv(REPO / "configs" / "data" / "penguins.csv").dropna().to_csv(work / "penguins.csv", index=False)
 
 
 def make_table(work: Path, rows: int = 100_000) -> None:
@@ -185,7 +247,7 @@ def make_table(work: Path, rows: int = 100_000) -> None:
 def commands(name: str, work: Path, epochs: int) -> dict[str, list[str]]:
     """Write the workload's config and plain script; the command line of each side."""
     spec = WORKLOADS[name]
-    values = {"epochs": epochs, "work": work, "repo": REPO}
+    values = {"epochs": spec.get("epochs", epochs), "work": work, "repo": REPO}
     cfg = work / f"{name}.yaml"
     cfg.write_text(spec["config"] % values)
     script = work / f"{name}_plain.py"
@@ -228,6 +290,7 @@ def main() -> int:
     names = ["csv_mlp"] if a.smoke else (a.only or list(WORKLOADS))
     pairs, epochs = (1, 1) if a.smoke else (a.pairs, a.epochs)
     make_table(work, 5_000 if a.smoke else 100_000)
+    make_penguins(work)
     env = {**os.environ, "NNCTL_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     report = {}
     for name in names:
@@ -245,7 +308,7 @@ def main() -> int:
         ratios = [n["wall_s"] / p["wall_s"] for n, p in zip(times["nnctl"], times["plain"], strict=True)]
         cpu_ratios = [n["cpu_s"] / p["cpu_s"] for n, p in zip(times["nnctl"], times["plain"], strict=True)]
         report[name] = {
-            "pairs": pairs, "epochs": epochs,
+            "pairs": pairs, "epochs": WORKLOADS[name].get("epochs", epochs),
             "median_ratio": statistics.median(ratios),
             "ratios": [round(r, 3) for r in ratios],
             "median_cpu_ratio": statistics.median(cpu_ratios),

@@ -10,8 +10,9 @@ from conftest import CONFIGS, IRIS, nnctl, one_line_error, write_config
 
 
 def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_to_the_same_result(cli, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nepochs: 4\nlayers: [{Dense: {units: 8, "
-                       "activation: relu}}, {Dropout: 0.3}, {Dense: {units: 3, activation: softmax}}]\n")
+    cfg = write_config(tmp_path / "c.yaml", "data: {source: iris}\nepochs: 4\ncheckpoint_every: epoch\n"
+                       "layers: [{Dense: {units: 8, activation: relu}}, {Dropout: 0.3}, "
+                       "{Dense: {units: 3, activation: softmax}}]\n")
     full = Path(cli("train", cfg).last_line)
     part = Path(cli("train", cfg, "--epochs", "3").last_line)
     newest = part / "checkpoints" / "epoch-3.keras"

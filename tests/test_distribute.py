@@ -263,7 +263,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_the_chief_names_it_and_both_resu
     how to resume; `--resume` on both workers finishes the run."""
     ports = free_ports(2)
     procs = [start_nnctl("train", config, "--json", "--epochs", "8", "--set", "distribution=multi_worker",
-                         env={"TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
+                         "--set", "checkpoint_every=epoch", env={"TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
     deadline = time.time() + 120
     while len(list((tmp_path / "runs").glob("dist-*/checkpoints/epoch-*.json"))) < 2:
         assert time.time() < deadline and all(p.poll() is None for p in procs)

@@ -30,6 +30,7 @@ optimizer: {name: adam, learning_rate: 0.01}
 batch_size: 32
 epochs: 4
 early_stopping: {monitor: val_accuracy, patience: 10}
+checkpoint_every: epoch   # these tests inspect and damage each epoch's checkpoint
 """
 
 
@@ -65,7 +66,8 @@ def test_resume_refuses_a_changed_config_and_a_finished_run(cli, tmp_path: Path)
     run = Path(cli("train", cfg, "--epochs", "1").last_line)
     r = cli("train", cfg, "--resume", run, "--set", "optimizer.learning_rate=0.1", "--set", "batch_size=8")
     assert r.exit_code == 2
-    assert "optimizer.learning_rate" in r.stderr and "batch_size" in r.stderr and "only epochs" in r.stderr
+    assert "optimizer.learning_rate" in r.stderr and "batch_size" in r.stderr
+    assert "only epochs and checkpoint_every" in r.stderr
     r = cli("train", "--resume", run)
     assert r.exit_code == 2 and "has trained all 1 epochs" in r.stderr and "--epochs" in r.stderr
     r = cli("train", "--resume", tmp_path / "nope")
@@ -83,9 +85,50 @@ def test_sigkill_at_a_random_moment_then_resume_matches(tmp_path: Path) -> None:
     assert p.returncode == 0 and summary["matched"] == 1 and summary["tracebacks"] == 0, p.stdout + p.stderr
 
 
-def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+def test_sigkill_between_two_timed_checkpoints_then_resume_matches(cli, tmp_path: Path) -> None:
+    """checkpoint_every: 1 (second) with epochs of a fraction of that: a kill loses the epochs after the newest
+    checkpoint, and the resume trains them again to the same values as an unbroken run."""
+    cfg = write_config(tmp_path / "timed.yaml", DROPOUT_CNN.replace("epochs: 4", "epochs: 30")
+                       .replace("checkpoint_every: epoch", "checkpoint_every: 1"))
+    full = Path(cli("train", cfg, "--runs-dir", tmp_path / "full").last_line)
+    assert metrics(full)["checkpoint_every"] == 1.0
+    proc = start_nnctl("train", cfg)
+    try:
+        deadline = time.time() + 120
+        while True:  # a checkpoint written, and at least two whole epochs trained since it
+            assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+            state = json.loads(text) if (text := _read(tmp_path / "runs", "*/checkpoints/state.json")) else None
+            rows = len((_read(tmp_path / "runs", "*/history.csv") or "").splitlines()) - 1
+            if state is not None and rows >= state["epoch"] + 2:
+                break
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.wait()
+    (run,) = run_dirs(tmp_path)
+    saved = json.loads((run / "checkpoints" / "state.json").read_text())["epoch"]
+    assert 1 <= saved < 30 and len(history(run)) >= saved + 2  # epochs lost: after the newest checkpoint
+    r = cli("train", "--resume", run)
+    assert r.exit_code == 0, r.stderr
+    assert f"resuming from checkpoints/epoch-{saved}.keras" in r.stderr
+    assert history(run) == history(full)
+    assert metrics(run)["test"] == metrics(full)["test"] and metrics(run)["best"] == metrics(full)["best"]
+
+
+def _read(root: Path, pattern: str) -> str | None:
+    """A file's text, or None while it does not exist yet (or is being replaced)."""
+    for p in root.glob(pattern):
+        try:
+            return p.read_text()
+        except FileNotFoundError:
+            return None
+    return None
+
+
+def _start_long_run(tmp_path: Path, every: str = "epoch") -> tuple[subprocess.Popen, Path]:
     cfg = write_config(tmp_path / "long.yaml", DROPOUT_CNN.replace("epochs: 4", "epochs: 200")
-                       .replace("batch_size: 32", "batch_size: 8"))
+                       .replace("batch_size: 32", "batch_size: 8")
+                       .replace("checkpoint_every: epoch", f"checkpoint_every: {every}"))
     proc = start_nnctl("train", cfg)
     deadline = time.time() + 120
     while not list((tmp_path / "runs").glob("*/history.csv")):
@@ -95,8 +138,11 @@ def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return proc, run
 
 
-def test_sigterm_finishes_the_batch_saves_and_exits_130(cli, tmp_path: Path) -> None:
-    proc, run = _start_long_run(tmp_path)
+@pytest.mark.parametrize("every", ["epoch", "10"])
+def test_sigterm_finishes_the_batch_saves_and_exits_130(cli, tmp_path: Path, every: str) -> None:
+    """Every epoch checkpointed, or every 10 s: then the newest whole epoch, held in memory, is written
+    on the signal."""
+    proc, run = _start_long_run(tmp_path, every)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

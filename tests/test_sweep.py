@@ -175,6 +175,7 @@ data: {source: iris}
 layers: [{Dense: {units: 8, activation: relu}}, {Dense: {units: 3, activation: softmax}}]
 batch_size: 4
 epochs: 25
+checkpoint_every: epoch   # a checkpoint mid-run to wait for
 """)
     cmd = ["sweep", cfg, "--grid", "optimizer.learning_rate=0.01,0.001"]  # two at a time (auto, 2 cores)
     proc = start_nnctl(*cmd)

@@ -20,6 +20,7 @@ from nnctl.errors import Interrupted, TrainingFailed, UserError, one_line
 from nnctl.model import build as model_mod
 from nnctl.model import saved
 from nnctl.run import analysis, mlflow_tracking, plots, record
+from nnctl.run.behind import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record, history_csv, validation
 from nnctl.run.tensorboard import Log
@@ -92,6 +93,7 @@ def _start(run: RunFolder, prep: Prepared, overrides: list[str] | None = None) -
     rec = record.started(
         task=prep.cfg.task, params=model_mod.param_counts(prep.model), dataset=prep.data.info(),
         warnings=prep.warnings, steps_per_execution=int(prep.model.steps_per_execution),
+        checkpoint_every=prep.cfg.checkpoint_every,
         distribution=prep.dist.info(prep.cfg.batch_size), mixed_precision=prep.precision.policy,
         precision=prep.precision.info(),
         directions=prep.directions,  # how `nnctl runs` and sweeps rank by a metric
@@ -104,14 +106,17 @@ def _start(run: RunFolder, prep: Prepared, overrides: list[str] | None = None) -
     return monitor_state(prep), rec
 
 
+RESUMABLE = ("epochs", "checkpoint_every")  # what a resume may change: how long, and how often it saves
+
+
 def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpoint.State, Record]:
     """The run's state after its newest intact epoch, its weights and optimizer in prep.model."""
     cfg = prep.cfg
     stored = run.read_config().model_dump(mode="json")
-    changed = [k for k in differences(stored, prep.resolved()) if k != "epochs"]
+    changed = [k for k in differences(stored, prep.resolved()) if k not in RESUMABLE]
     if changed:
-        raise UserError(f"the config differs from the run's in {', '.join(changed)}; only epochs may change "
-                        "on resume (start a new run for the rest)", "--resume")
+        raise UserError(f"the config differs from the run's in {', '.join(changed)}; only "
+                        f"{' and '.join(RESUMABLE)} may change on resume (start a new run for the rest)", "--resume")
     found = run.read_record() if run.metrics.exists() else None
     states, notes = checkpoint.candidates(run.path)
     if not states:  # killed before its first epoch ended: start over in the same folder
@@ -138,6 +143,7 @@ def _resume(run: RunFolder, prep: Prepared, reporter: Reporter) -> tuple[checkpo
         rec = found if found is not None else _start(run, prep)[1]
     rec.reason = None
     rec.status, rec.epochs, rec.hparams = "running", state.epoch, flatten(prep.resolved())
+    rec.checkpoint_every = cfg.checkpoint_every
     rec.resumed = [*(rec.resumed or []), {"at_epoch": state.epoch, "time": time.time()}]
     run.write(run.config, dump_yaml(prep.resolved()))  # epochs may have grown
     run.write(run.history, history_csv(state.history))  # no rows past the checkpoint resumed
@@ -171,11 +177,14 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     from nnctl.engine import pruning as pruning_mod  # imports Keras: not before a distribution strategy is set up
 
     pruning = pruning_mod.Pruning(trial, state) if trial else None  # a searching sweep's point
+    behind = Behind()  # the per-epoch files, written behind training: drained before anything else is
     try:
         with signals.on_signals() as stop:
             loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,
-                                                   tracker, pruning), stop)
+                                                   tracker, pruning, behind), stop)
+            behind.drain()
     except BaseException as e:
+        behind.drain(quiet=True)
         _ended(e, run, rec, state, clock, chief, prep.dist)
         raise
     finally:

@@ -128,6 +128,10 @@ class Config(_Strict):
     early_stopping: EarlyStopping | None = None
     class_weight: dict[int, float] | Literal["balanced"] | None = None
     decision: Decision | None = None  # binary classifiers: the threshold [default: F1-optimal on validation]
+    # How often a checkpoint is written: after every epoch, or once this many seconds of training have
+    # passed since the last one (and always after the last epoch and on Ctrl-C/SIGTERM). A kill loses
+    # at most that much; 10 s keeps a small table's epochs from paying a model.save each.
+    checkpoint_every: Union[float, Literal["epoch"]] = 10.0
     report: bool = True  # write report.html into the run folder at the end (`nnctl report` writes one any time)
     # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.
     _translations: list[str] = PrivateAttr(default_factory=list)
@@ -159,6 +163,19 @@ class Config(_Strict):
         if isinstance(v, int) and not 1 <= v <= 100_000:
             raise ValueError('must be "auto" or a whole number from 1 to 100000')
         return v
+
+    @field_validator("checkpoint_every", mode="before")
+    @classmethod
+    def _interval(cls, v: Any) -> Any:
+        if v == "epoch":
+            return v
+        try:
+            seconds = float("nan") if isinstance(v, bool) else float(v)
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not 0 < seconds <= 86_400:  # nan too
+            raise ValueError('must be "epoch" or a number of seconds above 0 (at most 86400)')
+        return seconds
 
     @field_validator("input_shape")
     @classmethod

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnctl.backend import keras
 from nnctl.engine import checkpoint
+from nnctl.run.behind import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record, history_csv, validation
 
@@ -104,54 +105,94 @@ class Monitor(K.callbacks.Callback):
 
 
 class Checkpoint(K.callbacks.Callback):
-    """checkpoints/epoch-N.keras and its state after each epoch, best.keras when it improved.
+    """checkpoints/epoch-N.keras and its state, on the config's interval (`checkpoint.Saver`): after
+    the last epoch, an early stop, or an epoch that ends with a stop requested, always.
 
     Not Keras' ModelCheckpoint or BackupAndRestore: the checkpoint must pair the weights with
     nnctl's `State` (history, early-stopping count) and verify the file, for exact resume."""
 
-    def __init__(self, run: RunFolder, monitor: Monitor) -> None:
+    def __init__(self, run: RunFolder, monitor: Monitor, every: float | str, epochs: int,
+                 stop: StopRequest | None = None) -> None:
         super().__init__()
-        self.run, self.monitor = run, monitor
+        self.monitor, self.epochs, self.stop = monitor, epochs, stop
+        self.saver = checkpoint.Saver(run.path, None if every == "epoch" else float(every))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        checkpoint.save(self.run.path, self.model, self.monitor.state, self.monitor.improved)
+        state = self.monitor.state
+        final = state.epoch >= self.epochs or state.stopped_early or bool(self.stop)
+        self.saver.epoch_end(self.model, state, self.monitor.improved, final)
+
+    def interrupted(self) -> None:
+        """Training stopped mid-epoch on a signal: the newest complete epoch is written if it was held."""
+        self.saver.flush(self.model, self.monitor.state)
 
 
 class Recorder(K.callbacks.Callback):
-    """history.csv and metrics.json after each epoch.
+    """history.csv and metrics.json after each epoch, written behind training (`nnctl.run.behind`).
 
     Not Keras' CSVLogger: it appends a row per epoch, so a kill between its row and the
     checkpoint leaves an epoch in history.csv that resume trains again. Here the whole file is
-    rewritten atomically from the checkpointed state, always as long as the checkpoints are."""
+    rewritten atomically from the state (a resume rewrites it from the checkpoint's)."""
 
     def __init__(self, run: RunFolder, record: Record, state: checkpoint.State, elapsed: Callable[[], float],
-                 throughput: Callable[[int], dict[str, Any]]) -> None:
+                 throughput: Callable[[int], dict[str, Any]], behind: Behind) -> None:
         super().__init__()
-        self.run, self.record, self.state = run, record, state
+        self.run, self.record, self.state, self.behind = run, record, state, behind
         self.elapsed, self.throughput = elapsed, throughput
         self.session_epochs = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.session_epochs += 1
-        state, record = self.state, self.record
+        state, record, run = self.state, self.record, self.run
         record.epochs, record.best_epoch, record.duration_s = state.epoch, state.best_epoch, self.elapsed()
         record.val = validation(_floats(logs))  # the latest so far; the kept epoch's once training ends
         record.best = {"monitor": state.monitor, "value": state.best, "epoch": state.best_epoch}
         record.throughput = self.throughput(self.session_epochs)
-        self.run.write(self.run.history, history_csv(state.history))
-        self.run.write_record(record)
+        # The text is made here, from this epoch's values; only the writing (and its fsync) trails.
+        history, metrics = history_csv(state.history), record.dump()
+        self.behind.submit(lambda: run.write(run.history, history), key="history")
+        self.behind.submit(lambda: run.write_json(run.metrics, metrics), key="metrics")
 
 
 class EachEpoch(K.callbacks.Callback):
-    """`log(epoch, values)` after each epoch, epochs counted from 1 as history.csv counts: TensorBoard's
-    scalars (see `nnctl.run.tensorboard` for why not Keras' TensorBoard callback) and MLflow's metrics."""
+    """`log(epoch, values)` after each epoch, behind training, epochs counted from 1 as history.csv counts:
+    TensorBoard's scalars (see `nnctl.run.tensorboard` for why not Keras' TensorBoard callback) and
+    MLflow's metrics."""
 
-    def __init__(self, log: Callable[[int, dict[str, float]], None]) -> None:
+    def __init__(self, log: Callable[[int, dict[str, float]], None], behind: Behind) -> None:
         super().__init__()
-        self.log = log
+        self.log, self.behind = log, behind
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.log(epoch + 1, _floats(logs))
+        values = _floats(logs)
+        self.behind.submit(lambda: self.log(epoch + 1, values))
+
+
+class Reseed(K.callbacks.Callback):
+    """First in the list: each epoch's dropout, noise and augmentation draws from (seed, epoch) as it
+    begins (`checkpoint.reseed`); the shuffle order is the dataset's own, from the same seed."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        checkpoint.reseed(self.model, self.seed, epoch)
+
+
+class EpochEnd(K.callbacks.Callback):
+    """Last in the list: after an early stop (or a pruned point) the loop ends; after an epoch that
+    ended with a stop requested (saved by Checkpoint), the run stops."""
+
+    def __init__(self, state: checkpoint.State, stop: StopRequest) -> None:
+        super().__init__()
+        self.state, self.stop = state, stop
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.stop:
+            raise Stop(self.stop.signal)
+        if self.state.stopped_early:
+            self.model.stop_training = True
 
 
 class EpochLine(K.callbacks.Callback):

@@ -1,6 +1,7 @@
 """Checkpoints in the run folder, so that a killed run resumes exactly where its last epoch ended.
 
-    checkpoints/epoch-N.keras  model and optimizer state after epoch N (the newest two are kept)
+    checkpoints/epoch-N.keras  model and optimizer state after epoch N (the newest two are kept;
+                               which epochs are written: `Saver`, the config's checkpoint_every)
     checkpoints/epoch-N.json   the State after epoch N: written once epoch-N.keras is verified
     checkpoints/best.keras     the best epoch so far by the monitored metric
     checkpoints/state.json     the newest State, written last: the commit point
@@ -13,12 +14,15 @@ again, to the same values, since every epoch is reseeded from (seed, epoch).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,8 +90,8 @@ def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     return int.from_bytes(digest[:4], "little") >> 1
 
 
-def reseed(model: Any, seed: int, epoch: int) -> int:
-    """Reseed the epoch's random sources; returns the epoch's shuffle seed.
+def reseed(model: Any, seed: int, epoch: int) -> None:
+    """Reseed the epoch's random sources (the shuffle order: `pipeline.dataset`, from epoch_seed too).
 
     Dropout, noise and augmentation layers draw from seed generators whose state a
     checkpoint does not pin down (Keras' BackupAndRestore has the same gap), so each
@@ -102,10 +106,11 @@ def reseed(model: Any, seed: int, epoch: int) -> int:
     gens = [v for v in model.variables if v.path.endswith("seed_generator_state")]
     for i, v in enumerate(gens, 1):
         v.assign(np.array([epoch_seed(seed, epoch, i), 0], dtype=v.dtype))
-    return s
 
 
-def save(run: Path, model: Any, state: State, improved: bool) -> None:
+def save(run: Path, model: Any, state: State, improved: bool, best: list[np.ndarray] | None = None) -> None:
+    """Write epoch `state.epoch`: its model file, verified; best.keras when the epoch improved (or, from
+    `best`, the values of an earlier improving epoch that was held in memory); its state; the commit."""
     folder = run / FOLDER
     folder.mkdir(exist_ok=True)
     name = f"epoch-{state.epoch}.keras"
@@ -114,13 +119,74 @@ def save(run: Path, model: Any, state: State, improved: bool) -> None:
     if reason is not None:  # a full disk can leave a short file that renamed fine
         raise TrainingFailed(f"checkpoint {folder / name} was written {reason}; is the disk full?")
     state.last = name
-    runs.write_json(folder / f"epoch-{state.epoch}.json", asdict(state))
     if improved:
         _copy_atomic(folder / name, folder / BEST)
+    elif best is not None:
+        with held(model, best):
+            save_model(model, folder / BEST)
+    runs.write_json(folder / f"epoch-{state.epoch}.json", asdict(state))
     runs.write_json(folder / STATE, asdict(state))
     for n in sorted(_epochs(folder))[:-KEEP]:
         (folder / f"epoch-{n}.keras").unlink(missing_ok=True)
         (folder / f"epoch-{n}.json").unlink(missing_ok=True)
+
+
+class Saver:
+    """When a checkpoint is written: after every epoch (`every` None), or once `every` seconds have
+    passed since the last one; always after the last epoch. An epoch not written is held in memory
+    (its weights and optimizer state: a copy, cheap for the small models whose epochs are short), so
+    that a stop mid-epoch (Ctrl-C, SIGTERM) still writes the newest whole epoch, and best.keras gets
+    the best epoch's weights even when that epoch was not written."""
+
+    def __init__(self, run: Path, every: float | None) -> None:
+        self.run, self.every = run, every
+        self.last = time.monotonic()
+        self.held: list[np.ndarray] | None = None  # the newest complete epoch, not yet written
+        self.best: list[np.ndarray] | None = None  # the best epoch's values, when it was not written
+        self.written = 0
+
+    def epoch_end(self, model: Any, state: State, improved: bool, final: bool) -> None:
+        if final or self.every is None or time.monotonic() - self.last >= self.every:
+            self._write(model, state, improved)
+            return
+        self.held = values(model)
+        if improved:
+            self.best = self.held
+
+    def flush(self, model: Any, state: State) -> None:
+        """On a stop mid-epoch: the newest complete epoch, if only held, is written now."""
+        if self.held is None:
+            return
+        with held(model, self.held):
+            self._write(model, state, improved=self.best is self.held)
+
+    def _write(self, model: Any, state: State, improved: bool) -> None:
+        save(self.run, model, state, improved, None if improved else self.best)
+        self.held = self.best = None
+        self.last = time.monotonic()
+        self.written += 1
+
+
+def _variables(model: Any) -> list[Any]:
+    return [*model.variables, *model.optimizer.variables]
+
+
+def values(model: Any) -> list[np.ndarray]:
+    """The model's and its optimizer's variables, copied out."""
+    return [np.array(v.numpy(), copy=True) for v in _variables(model)]
+
+
+@contextlib.contextmanager
+def held(model: Any, stored: list[np.ndarray]) -> Iterator[None]:
+    """The model holds `stored` inside the block, and its own values again after it."""
+    now = values(model)
+    for v, a in zip(_variables(model), stored, strict=True):
+        v.assign(a)
+    try:
+        yield
+    finally:
+        for v, a in zip(_variables(model), now, strict=True):
+            v.assign(a)
 
 
 def _epochs(folder: Path) -> list[int]:

@@ -1,5 +1,6 @@
-"""The training loop: one `model.fit` call per epoch, so each epoch is reseeded from (seed, epoch)
-and a resumed run trains the remaining epochs to the same values as an unbroken one.
+"""The training loop: one `model.fit` call for every epoch still to train. Each epoch is reseeded
+from (seed, epoch) as it begins (its shuffle order, its dropout and augmentation draws), so a
+resumed run trains the remaining epochs to the same values as an unbroken one.
 
 What an epoch does besides training (the early-stopping count, checkpoint, history.csv,
 metrics.json, TensorBoard, MLflow, progress) is a Keras callback from `nnctl.engine.callbacks`;
@@ -18,6 +19,7 @@ from nnctl.engine import checkpoint
 from nnctl.engine.prepare import Prepared, class_weights
 from nnctl.engine.reporter import Reporter
 from nnctl.engine.signals import StopRequest
+from nnctl.run.behind import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record
 
@@ -37,28 +39,44 @@ class Clock:
 
 
 def fit(prep: Prepared, state: checkpoint.State, callbacks: list[Any], stop: StopRequest) -> None:
-    """Train from `state.epoch` to the config's epochs (or early stopping); `state` follows along."""
-    from nnctl.engine.callbacks import Stop
+    """Train from `state.epoch` to the config's epochs (or early stopping); `state` follows along.
+
+    One `fit` call for all the epochs left, over one dataset of them all, where Keras' compiled calls
+    (`steps_per_execution` batches each) end where the epochs end; else one call per epoch, since a
+    call running past an epoch's end would take the next epoch's first batches. A call per epoch
+    rebuilt the datasets, their iterators and Keras' set-up each time: 90 ms of a small table's
+    112 ms epoch (benchmarks/epoch_profile.py)."""
+    from nnctl.engine.callbacks import Checkpoint, Reseed, Stop
 
     cfg, data, model = prep.cfg, prep.data, prep.model
-    val = pipeline.dataset(data.val, cfg.batch_size) if data.val else None
-    weights = class_weights(cfg, data.train.y)
-    for epoch in range(state.epoch, state.epoch if state.stopped_early else cfg.epochs):
-        shuffle_seed = checkpoint.reseed(model, cfg.seed, epoch)
-        train = pipeline.dataset(data.train, cfg.batch_size, shuffle_seed if cfg.shuffle else None)
-        # shuffle=False: the dataset is shuffled by its own seed; Keras' flag would only warn on it
-        model.fit(train, validation_data=val, initial_epoch=epoch, epochs=epoch + 1, callbacks=callbacks,
-                  class_weight=weights, verbose=0, shuffle=False)
-        if stop:  # asked between the epoch's last batch and its end: the epoch is saved, then stop
-            raise Stop(stop.signal)
+    if state.stopped_early:
+        return
+    per_epoch = steps(prep)
+    span = cfg.epochs - state.epoch if per_epoch % int(model.steps_per_execution) == 0 else 1
+    val = pipeline.dataset(data.val, cfg.batch_size, reused=True) if data.val else None
+    for first in range(state.epoch, cfg.epochs, max(span, 1)):
+        epochs = range(first, min(first + span, cfg.epochs))
+        seeds = [checkpoint.epoch_seed(cfg.seed, e) for e in epochs] if cfg.shuffle else None
+        train = pipeline.dataset(data.train, cfg.batch_size, seeds, len(epochs))
+        try:
+            # shuffle=False: the dataset shuffles itself, by each epoch's seed; Keras' flag would only warn
+            model.fit(train, validation_data=val, initial_epoch=first, epochs=epochs.stop, steps_per_epoch=per_epoch,
+                      callbacks=[Reseed(cfg.seed), *callbacks], class_weight=class_weights(cfg, data.train.y),
+                      verbose=0, shuffle=False)
+        except Stop:
+            for c in callbacks:
+                if isinstance(c, Checkpoint):  # the newest complete epoch, held in memory, is written
+                    c.interrupted()
+            raise
         if state.stopped_early:
-            break
+            return
 
 
 def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter: Reporter, clock: Clock,
               stop: StopRequest, run: RunFolder | None, board: Any = None, tracker: Any = None,
-              pruning: Any = None) -> list[Any]:
-    """The loop's callbacks in the order they run; `run` None (a non-chief worker) writes nothing."""
+              pruning: Any = None, behind: Behind | None = None) -> list[Any]:
+    """The loop's callbacks in the order they run; `run` None (a non-chief worker) writes nothing.
+    `behind`: where the per-epoch files are written (the caller drains it)."""
     from nnctl.engine import callbacks as cb
 
     watch = cb.Batches(reporter, steps(prep))
@@ -70,13 +88,15 @@ def callbacks(prep: Prepared, state: checkpoint.State, record: Record, reporter:
     if run is not None:
         flops = prep.flops
         n, batch = len(prep.data.train), prep.cfg.batch_size
-        chosen += [cb.Checkpoint(run, monitor),
-                   cb.Recorder(run, record, state, clock, lambda epochs: throughput(watch, n, batch, epochs, flops))]
+        behind = behind or Behind()
+        chosen += [cb.Checkpoint(run, monitor, prep.cfg.checkpoint_every, prep.cfg.epochs, stop),
+                   cb.Recorder(run, record, state, clock, lambda epochs: throughput(watch, n, batch, epochs, flops),
+                               behind)]
         if board is not None:
-            chosen.append(cb.EachEpoch(board.epoch))
+            chosen.append(cb.EachEpoch(board.epoch, behind))
         if tracker is not None:
-            chosen.append(cb.EachEpoch(tracker.epoch))
-    chosen.append(cb.EpochLine(reporter))
+            chosen.append(cb.EachEpoch(tracker.epoch, behind))
+    chosen += [cb.EpochLine(reporter), cb.EpochEnd(state, stop)]
     return chosen
 
 

@@ -43,6 +43,8 @@ class Record(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict, description="nnctl, tensorflow, keras, python")
     threads: dict[str, int] = Field(default_factory=dict, description="TensorFlow's thread pools (0: all cores)")
     steps_per_execution: int | None = Field(None, description="batches per compiled call")
+    checkpoint_every: float | str | None = Field(None, description='the checkpoint interval: "epoch", or seconds '
+                                                 "of training (a kill loses at most that much)")
     distribution: dict[str, Any] = Field(default_factory=dict, description="strategy, replicas, workers, ...")
     mixed_precision: str | None = Field(None, description="the Keras dtype policy the run trains in")
     precision: dict[str, str] | None = Field(None, description="policy, requested (auto or a policy), reason")
