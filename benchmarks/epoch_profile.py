@@ -22,6 +22,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+STARTED = time.perf_counter()  # the interpreter has started; nothing of nnctl or TensorFlow imported yet
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,6 +96,7 @@ def main() -> int:
         run = nnctl.train(a.config, a.overrides, runs_dir=Path(runs))
         metrics = run.metrics
     total = time.perf_counter() - began
+    ended = time.perf_counter()
 
     n = len(marks["epoch_end"])
     calls = len(marks["fit_call"])
@@ -124,6 +127,11 @@ def main() -> int:
         return round(statistics.median(steady) * 1000, 2) if steady else 0.0
 
     out = {name: ms(v) for name, v in rows.items()}
+    # The whole run around the epochs: before the first batch (imports, data, checks, build, the first
+    # call's tracing shows in the first epoch instead) and after the last epoch (test, figures, report).
+    phases = {"start-up: to the first epoch's begin (s)": round(marks["epoch_begin"][0] - STARTED, 3),
+              "first epoch, tracing included (s)": round(marks["epoch_end"][0] - marks["epoch_begin"][0], 3),
+              "after the last epoch: test, figures, report (s)": round(ended - marks["epoch_end"][-1], 3)}
     print(f"{a.config} {' '.join(a.overrides)}: {n} epochs, {calls} fit call(s), "
           f"duration_s {metrics['duration_s']}, whole process-free run {total:.1f} s, "
           f"checkpoint_every {metrics.get('checkpoint_every')}, "
@@ -132,7 +140,10 @@ def main() -> int:
     for name, v in out.items():
         print(f"| {name} | {v} |")
     print(f"| **one epoch, start to start** | **{ms(whole)}** |")
-    print(json.dumps({"epochs": n, "fit_calls": calls, "epoch_ms": ms(whole), "parts_ms": out,
+    print("\n| part of the run | s |\n|---|---|")
+    for name, v in phases.items():
+        print(f"| {name} | {v} |")
+    print(json.dumps({"epochs": n, "fit_calls": calls, "epoch_ms": ms(whole), "parts_ms": out, "phases": phases,
                       "duration_s": metrics["duration_s"]}))
     return 0
 

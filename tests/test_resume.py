@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, run_dirs, start_nnctl, write_config
+from conftest import IRIS, REPO, nnctl, one_line_error, run_dirs, start_nnctl, write_config
 
 DROPOUT_CNN = """
 name: resumable
@@ -83,6 +83,24 @@ def test_sigkill_at_a_random_moment_then_resume_matches(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=300)
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert p.returncode == 0 and summary["matched"] == 1 and summary["tracebacks"] == 0, p.stdout + p.stderr
+
+
+def test_short_epochs_write_the_last_one_and_the_interval_is_checked(cli, tmp_path: Path) -> None:
+    """The default checkpoint_every (10 s) over epochs of milliseconds: only the last epoch is written,
+    best.keras still holds the best epoch (restored into model.keras), metrics.json says the interval."""
+    cfg = write_config(tmp_path / "c.yaml", IRIS + "epochs: 6\nearly_stopping: {monitor: val_loss, patience: 20}\n")
+    run = Path(cli("train", cfg).last_line)
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"epoch-6.keras", "epoch-6.json", "best.keras",
+                                                                 "state.json"}
+    meta = metrics(run)
+    assert meta["checkpoint_every"] == 10.0 and meta["epochs"] == 6 and meta["kept_epoch"] == meta["best_epoch"]
+    same = Path(cli("train", cfg, "--set", "checkpoint_every=epoch").last_line)  # every epoch written
+    assert history(same) == history(run) and metrics(same)["checkpoint_every"] == "epoch"
+    assert metrics(same)["test"] == meta["test"]  # best.keras from the epoch held in memory: the same weights
+    for bad in ("0", "soon", "-5"):
+        line = one_line_error(nnctl("train", cfg, "--set", f"checkpoint_every={bad}", cwd=tmp_path))
+        assert "checkpoint_every" in line and "epoch" in line and "seconds" in line, line
+    assert len(run_dirs(tmp_path)) == 2  # the refused ones wrote nothing
 
 
 def test_sigkill_between_two_timed_checkpoints_then_resume_matches(cli, tmp_path: Path) -> None:

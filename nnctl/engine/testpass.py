@@ -21,21 +21,32 @@ def test_pass(model: Any, split: Split, batch_size: int) -> tuple[dict[str, floa
 
     batches = pipeline.dataset(split, batch_size)
     model.reset_metrics()
-    loss_tracker = model.metrics[0]  # Keras keeps the loss tracker first; evaluate weighs it by batch size
-
-    def step(x: Any, y: Any) -> Any:
-        y_pred = model(x, training=False)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
-        loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(y)[0])[0])
-        model.compute_metrics(x, y, y_pred)
-        return y_pred
-
-    # The dataset's signature (batch size None): the last, smaller batch reuses the same trace.
-    compiled = tf.function(step, input_signature=list(batches.element_spec))
-    outputs = [tf.nest.map_structure(np.asarray, compiled(x, y)) for x, y in batches]
+    compiled = step(model, batches.element_spec)
+    outputs = [tf.nest.map_structure(np.asarray, compiled(x, y)[0]) for x, y in batches]
     logs = model.get_metrics_result()
     model.reset_metrics()
     # Several outputs (the graph form): a mapping of output name -> predictions.
     predicted = (tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs) if outputs
                  else np.zeros((0,), "float32"))
     return {name: float(v) for name, v in logs.items()}, predicted
+
+
+def step(model: Any, spec: Any) -> Any:
+    """Keras' test step returning (predictions, the batch's loss), traced once per model and input
+    signature (batch size None): the test pass and permutation importance share one trace."""
+    import tensorflow as tf
+
+    cache = model.__dict__.setdefault("_nnctl_test_steps", {})
+    key = repr(spec)
+    if key not in cache:
+        loss_tracker = model.metrics[0]  # Keras keeps the loss tracker first; evaluate weighs it by batch size
+
+        def run(x: Any, y: Any) -> Any:
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+            loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(y)[0])[0])
+            model.compute_metrics(x, y, y_pred)
+            return y_pred, loss
+
+        cache[key] = tf.function(run, input_signature=list(spec))
+    return cache[key]

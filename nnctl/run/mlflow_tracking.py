@@ -7,6 +7,7 @@ the run folder's files and the model file. A resumed run continues its MLflow ru
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,12 @@ class Tracker:
                 mlflow.log_params({k: str(v)[:500] for k, v in items[i:i + 100]})
 
     def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        self.mlflow.log_metrics(logs, step=epoch)
+        # By run id, through the client: this is called from the thread behind training, and MLflow's
+        # active run (the fluent API's) belongs to the thread that started it.
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.mlflow.MlflowClient().log_batch(self.run_id, metrics=[Metric(k, v, now, epoch) for k, v in logs.items()])
 
     def end(self, status: str, record: Record) -> None:
         mlflow, run = self.mlflow, self.run
