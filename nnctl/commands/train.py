@@ -4,6 +4,7 @@ intact checkpoint instead of starting."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from pathlib import Path
@@ -184,7 +185,8 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
                                                    tracker, pruning, behind), stop)
             behind.drain()
     except BaseException as e:
-        behind.drain(quiet=True)
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while it drains: the run is still marked
+            behind.drain(quiet=True)
         _ended(e, run, rec, state, clock, chief, prep.dist)
         raise
     finally:
