@@ -182,7 +182,7 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     try:
         with signals.on_signals() as stop:
             loop.fit(prep, state, loop.callbacks(prep, state, rec, reporter, clock, stop, run if chief else None, board,
-                                                   tracker, pruning, behind), stop)
+                                                   tracker, pruning, behind))
             behind.drain()
     except BaseException as e:
         with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while it drains: the run is still marked

@@ -38,14 +38,15 @@ class Clock:
         return round(self.before + time.time() - self.began, 3)
 
 
-def fit(prep: Prepared, state: checkpoint.State, callbacks: list[Any], stop: StopRequest) -> None:
+def fit(prep: Prepared, state: checkpoint.State, callbacks: list[Any]) -> None:
     """Train from `state.epoch` to the config's epochs (or early stopping); `state` follows along.
 
     One `fit` call for all the epochs left, over one dataset of them all, where Keras' compiled calls
     (`steps_per_execution` batches each) end where the epochs end; else one call per epoch, since a
     call running past an epoch's end would take the next epoch's first batches. A call per epoch
-    rebuilt the datasets, their iterators and Keras' set-up each time: 90 ms of a small table's
-    112 ms epoch (benchmarks/epoch_profile.py)."""
+    rebuilt the datasets, their iterators and Keras' set-up each time: 60 ms of a small table's epoch,
+    which now takes 22 ms in all (benchmarks/README.md, "Small tables"). A stop request ends the
+    call from the callbacks (`EpochEnd` after an epoch, `Batches` mid-epoch)."""
     from nnctl.engine.callbacks import Checkpoint, Reseed, Stop
 
     cfg, data, model = prep.cfg, prep.data, prep.model
