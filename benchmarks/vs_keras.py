@@ -170,61 +170,44 @@ model = keras.Sequential([keras.Input((30, 2)), norm, keras.layers.LSTM(32), ker
 ''' + FIT.format(lr=0.005, loss="mean_squared_error", metrics='["mae", keras.metrics.RootMeanSquaredError()]',
                  batch=32, epochs="%(epochs)d"),
     },
-    # Small tables (issue 30): a few hundred rows, many epochs; what a course's notebook does with pandas.
-    "penguins": {
-        "epochs": 60,
-        "config": """
-name: penguins
-seed: 42
-data: {source: %(work)s/penguins.csv, target: species, validation_split: 0.15, test_split: 0.2}
-layers:
-  - Dense: {units: 32, activation: relu}
-  - Dense: {units: 3, activation: softmax}
-optimizer: {name: adam, learning_rate: 0.01}
-batch_size: 16
-epochs: %(epochs)d
-""",
-        "script": COMMON + '''
-import pandas as pd
-df = pd.read_csv(sys.argv[2] + "/penguins.csv")
-x = pd.get_dummies(df.drop(columns="species"), columns=["island", "sex"]).to_numpy("float32")
-species = sorted(df["species"].unique())
-y = df["species"].map({s: i for i, s in enumerate(species)}).to_numpy("int64")
-(x, y), (x_test, y_test) = hold_out(x, y, 0.2, 42)
-norm = keras.layers.Normalization(); norm.adapt(x)
-model = keras.Sequential([keras.Input((x.shape[1],)), norm, keras.layers.Dense(32, activation="relu"),
-                          keras.layers.Dense(3, activation="softmax")])
-''' + FIT.replace("validation_data=(x_val, y_val)", "validation_split=0.15").format(
-            lr=0.01, loss="sparse_categorical_crossentropy", metrics='["accuracy"]', batch=16, epochs="%(epochs)d"),
-    },
-    "iris": {
-        "epochs": 100,
-        "config": """
-name: iris
-seed: 42
-data: {source: %(repo)s/configs/data/iris.csv, target: species, validation_split: 0.15, test_split: 0.2}
-layers:
-  - Normalization
-  - Dense: {units: 16, activation: relu}
-  - Dense: {units: 3, activation: softmax}
-optimizer: {name: adam, learning_rate: 0.01}
-batch_size: 16
-epochs: %(epochs)d
-""",
-        "script": COMMON + '''
-import pandas as pd
-df = pd.read_csv("%(repo)s/configs/data/iris.csv")
-x = df.drop(columns="species").to_numpy("float32")
-species = sorted(df["species"].unique())
-y = df["species"].map({s: i for i, s in enumerate(species)}).to_numpy("int64")
-(x, y), (x_test, y_test) = hold_out(x, y, 0.2, 42)
-norm = keras.layers.Normalization(); norm.adapt(x)
-model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(16, activation="relu"),
-                          keras.layers.Dense(3, activation="softmax")])
-''' + FIT.replace("validation_data=(x_val, y_val)", "validation_split=0.15").format(
-            lr=0.01, loss="sparse_categorical_crossentropy", metrics='["accuracy"]', batch=16, epochs="%(epochs)d"),
-    },
 }
+
+
+def small_table(name: str, source: str, x: str, units: int, epochs: int, layers: str = "") -> dict:
+    """A small-table workload (issue 30): a few hundred rows, many epochs; nnctl's config, and what a course's
+    notebook does with pandas (one-hot, Normalization, fit with validation_split)."""
+    return {
+        "epochs": epochs,
+        "config": f"""
+name: {name}
+seed: 42
+data: {{source: {source}, target: species, validation_split: 0.15, test_split: 0.2}}
+layers:{layers}
+  - Dense: {{units: {units}, activation: relu}}
+  - Dense: {{units: 3, activation: softmax}}
+optimizer: {{name: adam, learning_rate: 0.01}}
+batch_size: 16
+epochs: %(epochs)d
+""",
+        "script": COMMON + f'''
+import pandas as pd
+df = pd.read_csv("{source}")
+x = {x}.to_numpy("float32")
+species = sorted(df["species"].unique())
+y = df["species"].map({{s: i for i, s in enumerate(species)}}).to_numpy("int64")
+(x, y), (x_test, y_test) = hold_out(x, y, 0.2, 42)
+norm = keras.layers.Normalization(); norm.adapt(x)
+model = keras.Sequential([keras.Input((x.shape[1],)), norm, keras.layers.Dense({units}, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])
+''' + FIT.replace("validation_data=(x_val, y_val)", "validation_split=0.15").format(
+            lr=0.01, loss="sparse_categorical_crossentropy", metrics='["accuracy"]', batch=16, epochs="%(epochs)d"),
+    }
+
+
+WORKLOADS["penguins"] = small_table("penguins", "%(work)s/penguins.csv", 'pd.get_dummies(df.drop(columns="species"), '
+                                    'columns=["island", "sex"])', 32, 60)
+WORKLOADS["iris"] = small_table("iris", "%(repo)s/configs/data/iris.csv", 'df.drop(columns="species")', 16, 100,
+                                "\n  - Normalization")
 
 
 def make_penguins(work: Path) -> None:
