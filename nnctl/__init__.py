@@ -1,17 +1,20 @@
 """nnctl: a YAML experiment config in, a trained Keras model out.
 
 The Python API (nnctl.api) is imported on first use, so that `import nnctl` and `nnctl --help`
-stay cheap: `nnctl.train`, `nnctl.Run`, `nnctl.validate`, `nnctl.sweep`.
+stay cheap: `nnctl.train`, `nnctl.Run`, `nnctl.validate`, `nnctl.sweep`, `nnctl.runs`,
+`nnctl.summary`, `nnctl.config_show`, `nnctl.init`... (`nnctl.api.report`: `nnctl.report` is a package).
 """
 
 from typing import Any
 
 from nnctl.errors import Interrupted, NnctlError, TrainingFailed, UserError
+from nnctl.version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["Interrupted", "NnctlError", "Run", "TrainingFailed", "UserError", "sweep", "train", "validate"]
+__all__ = ["Interrupted", "NnctlError", "Run", "TrainingFailed", "UserError", "__version__", "config_show", "convert",
+           "datasets", "init", "parse_grid", "plot", "runs", "schema", "summary", "sweep", "train", "validate"]
 
-_API = ("Run", "train", "validate", "sweep", "Sweep", "Checked")
+_API = ("Run", "train", "validate", "sweep", "Sweep", "Checked", "summary", "runs", "Leaderboard", "plot",
+        "parse_grid", "config_show", "ResolvedConfig", "init", "Starter", "convert", "schema", "datasets")
 
 
 def __getattr__(name: str) -> Any:

@@ -40,3 +40,10 @@ def best(values: list[float], metric: str, recorded: Mapping[str, str] | None = 
     """The index of the best value of `metric` in `values` (the first on ties)."""
     pick = max if direction(metric, recorded) == "max" else min
     return values.index(pick(values))
+
+
+def default_objective(monitor: str | None) -> str:
+    """What sweeps, searches, cross-validation and the leaderboard choose by when no metric is named:
+    the value early stopping watches (`early_stopping.monitor`) where it is a validation value, else
+    `val_loss`; a monitored training value (`loss`) says nothing about unseen data. A logged name."""
+    return monitor if monitor and monitor.startswith("val_") else "val_loss"

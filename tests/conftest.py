@@ -1,16 +1,23 @@
 """Every test gets its own runs folder and Keras cache, and never touches the network.
 
 `nnctl(...)` runs the installed `nnctl` as a user types it, in a new process (the proof of what
-users run); `cli(...)` runs it in-process through Typer's test runner (for speed).
+users run); `nnctl_session(...)` runs several commands one after another in one new process (a
+clean load of a run, once); `cli(...)` runs it in-process through Typer's test runner (for speed).
+`shared_run(config, *args)` trains an example config once for the whole test session, whichever
+xdist worker asks first, and hands each test a copy of the run folder.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +62,92 @@ def start_nnctl(*args: object, cwd: Path | None = None, env: dict[str, str] | No
     """One `nnctl` process, started: for tests that signal it, kill it or run several at once."""
     return subprocess.Popen([*nnctl_command(), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+_SESSION = r"""
+import json, sys, traceback
+from typer.testing import CliRunner
+from nnctl.cli import app
+done = []
+for argv in json.loads(open(sys.argv[1]).read()):
+    r = CliRunner().invoke(app, argv)
+    stderr = r.stderr
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(r.exception))
+    done.append({"args": argv, "returncode": r.exit_code, "stdout": r.stdout, "stderr": stderr})
+open(sys.argv[1], "w").write(json.dumps(done))
+"""
+
+
+def nnctl_session(commands: Iterable[list[object]], cwd: Path, env: dict[str, str] | None = None,
+                  timeout: float = 900) -> list[subprocess.CompletedProcess]:
+    """Several nnctl commands, one after another, in one new Python process through the CLI's own
+    app: the process has loaded nothing a command did not load itself, yet pays TensorFlow's
+    import once. Returns a finished process's record per command."""
+    todo = cwd / f".session-{os.getpid()}-{id(commands)}.json"
+    todo.write_text(json.dumps([[str(a) for a in argv] for argv in commands]))
+    p = subprocess.run([sys.executable, "-c", _SESSION, str(todo)], cwd=cwd, env={**os.environ, **(env or {})},
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr[-3000:]
+    done = json.loads(todo.read_text())
+    todo.unlink()
+    return [subprocess.CompletedProcess(d["args"], d["returncode"], d["stdout"], d["stderr"]) for d in done]
+
+
+# Tiny trainings of the big example configs: a share of every split (60,000 images; VGG16 on 1,797;
+# the CNNs on 5,000 digits). The tests prove what each command does with a run, not what a full run learns.
+FRACTION = {"fashion_mnist": 0.05, "transfer_vgg16": 0.2, "mnist": 0.25, "autoencoder": 0.25}
+
+
+def example_args(config: Path) -> list[str]:
+    """How the tests train an example config (one epoch): test_chain's training, which other test
+    files ask `shared_run` for too, so that it is trained once."""
+    tiny = ["--set", f"data.fraction={FRACTION[config.stem]}"] if config.stem in FRACTION else []
+    return ["--set", "epochs=1", *tiny]
+
+
+@dataclass
+class SharedRun:
+    """One `nnctl train` process's result, trained once per test session (see `shared_run`)."""
+
+    process: subprocess.CompletedProcess
+    run: Path | None  # the shared original: read it, never change it
+
+    def copy(self, into: Path) -> Path:
+        """A copy of the run folder of one's own, to evaluate, resume or report on."""
+        assert self.run is not None, self.process.stderr[-3000:]
+        into.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copytree(self.run, into / self.run.name))
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., SharedRun]:
+    """`shared_run(CONFIG, *ARGS)`: `nnctl -q train CONFIG ARGS --json` in a new process, once for
+    the whole session: xdist's workers share the folder above their own and take a file lock per
+    training, so whichever asks first trains and the other waits and reuses it (xdist's recipe)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-runs"
+
+    def get(config: Path, *args: object) -> SharedRun:
+        key = hashlib.sha256(json.dumps([str(config), *map(str, args)]).encode()).hexdigest()[:16]
+        folder = root / f"{Path(config).stem}-{key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        record = folder / "process.json"
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not record.exists():
+                p = nnctl("-q", "train", config, *args, "--json", cwd=folder, timeout=600,
+                          env={"NNCTL_RUNS_DIR": str(folder / "runs"), "KERAS_HOME": str(root / "keras-home"),
+                               "NNCTL_OFFLINE": "1", "NNCTL_THREADS": "1"})
+                record.write_text(json.dumps({"args": p.args, "returncode": p.returncode, "stdout": p.stdout,
+                                              "stderr": p.stderr}))
+        r = json.loads(record.read_text())
+        p = subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
+        run = Path(json.loads(p.stdout.strip().splitlines()[-1])["run_dir"]) if p.returncode in (0, 1) \
+            and p.stdout.strip() else None
+        return SharedRun(p, run)
+
+    return get
 
 
 def last_json(p: subprocess.CompletedProcess) -> dict | list:

@@ -1,10 +1,13 @@
-"""What users run: every example config through the whole chain, one `nnctl` process per command.
+"""What users run: every example config through the whole chain in new processes.
 
-train (one epoch), then summary, evaluate, predict (where there is an input to predict),
-export (saved_model and one more format) and train --resume, each in a new process on that
-run folder, as a user types them. In-process tests share imports and registered classes
-that a new process does not have: a Maxout or Keras Application run once failed here.
-The chains run two at a time (each process mostly imports TensorFlow on one core).
+train (one epoch, in its own `nnctl` process), then summary, evaluate, predict (where there is an
+input to predict), export (saved_model and one more format) and train --resume on that run folder,
+all in one new process that has loaded nothing before (`nnctl_session`): in-process tests share
+imports and registered classes that a new process does not have (a Maxout or Keras Application
+run once failed here), and a clean load is what each command must survive. For the configs in
+ONE_PROCESS_EACH (nnctl's own layer, a Keras Application, a table, a graph) every command is its
+own `nnctl` process, literally as a user types them. The training is `shared_run`'s: other test
+files reuse these runs. The chains run two at a time (each process mostly imports TensorFlow on one core).
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, nnctl
+from conftest import CONFIGS, SharedRun, example_args, nnctl, nnctl_session
 from nnctl.data.builtin import availability
 
 CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
@@ -38,10 +43,7 @@ SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_h
                  "mnist_mlp": "tflite", "digits_folder": "tflite", "digits_segmentation": "tflite",
                  "digits_sums": "tflite", "transfer_vgg16": "tflite"}
 
-
-# Tiny trainings of the big ones: a share of every split (60,000 images; VGG16 on 1,797; the CNNs
-# on 5,000 digits). The chain proves each command works in a new process, not what a full run learns.
-FRACTION = {"fashion_mnist": 0.05, "transfer_vgg16": 0.2, "mnist": 0.25, "autoencoder": 0.25}
+ONE_PROCESS_EACH = {"slides_keras2", "transfer_vgg16", "penguins", "autompg_two_heads"}
 TIMES: dict[str, float] = {}  # seconds per config and command, printed with -s for sizing the suite
 
 
@@ -77,26 +79,35 @@ def _input_for(config: Path, work: Path) -> Path | None:
     return None  # the other built-ins: predict is tested on files
 
 
-def _chain(config: Path, root: Path) -> dict[str, subprocess.CompletedProcess | Path | None]:
+def _chain(config: Path, root: Path, shared_run: Callable[..., SharedRun]) -> dict[str, Any]:
     work = root / config.stem
     work.mkdir()
     env = {**os.environ, "NNCTL_RUNS_DIR": str(work / "runs"), "NNCTL_THREADS": "1"}
-    done: dict[str, subprocess.CompletedProcess | Path | None] = {}
-    tiny = ["--set", f"data.fraction={FRACTION[config.stem]}"] if config.stem in FRACTION else []
-    done["train"] = r = timed("-q", "train", config, "--set", "epochs=1", *tiny, "--json", cwd=work, env=env)
-    if r.returncode != 0:
+    done: dict[str, Any] = {}
+    began = time.time()
+    trained = shared_run(config, *example_args(config))
+    TIMES[f"{config.stem} train (or waiting for it)"] = time.time() - began
+    done["train"] = trained.process
+    if trained.process.returncode != 0:
         return done
-    run = Path(json.loads(r.stdout.strip().splitlines()[-1])["run_dir"])
+    run = trained.copy(work / "runs")
     done["run"] = run
     done["trained"] = json.loads((run / "metrics.json").read_text())
-    done["summary"] = timed("summary", run, cwd=work, env=env)
-    done["evaluate"] = timed("evaluate", run, "--json", cwd=work, env=env)
     source = _input_for(config, work)
-    done["predict"] = timed("predict", run, source, cwd=work, env=env) if source else None
-    done["saved_model"] = timed("export", run, "--format", "saved_model", "--json", cwd=work, env=env)
     second = SECOND_FORMAT.get(config.stem)
-    done["second"] = timed("export", run, "--format", second, "--json", cwd=work, env=env) if second else None
-    done["resume"] = timed("-q", "train", "--resume", run, "--epochs", "2", "--json", cwd=work, env=env)
+    steps = {"summary": ["summary", run], "evaluate": ["evaluate", run, "--json"],
+             "predict": ["predict", run, source] if source else None,
+             "saved_model": ["export", run, "--format", "saved_model", "--json"],
+             "second": ["export", run, "--format", second, "--json"] if second else None,
+             "resume": ["-q", "train", "--resume", run, "--epochs", "2", "--json"]}
+    todo = {k: v for k, v in steps.items() if v is not None}
+    done.update({k: None for k in steps})
+    if config.stem in ONE_PROCESS_EACH:
+        done.update({k: timed(*argv, cwd=work, env=env) for k, argv in todo.items()})
+    else:
+        began = time.time()
+        done.update(zip(todo, nnctl_session(todo.values(), cwd=work, env=env), strict=True))
+        TIMES[f"{config.stem} one process: {', '.join(todo)}"] = time.time() - began
     return done
 
 
@@ -109,13 +120,13 @@ def _available(config: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def chains(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+def chains(tmp_path_factory: pytest.TempPathFactory, shared_run: Callable[..., SharedRun]) -> dict[str, dict]:
     root = tmp_path_factory.mktemp("chains")
     todo = [c for c in CONFIG_FILES if _available(c)]
     # Slowest first, so that the two lanes end together.
     todo.sort(key=lambda c: c.stem not in ("transfer_vgg16", "fashion_mnist", "mnist", "autoencoder"))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip([c.stem for c in todo], pool.map(lambda c: _chain(c, root), todo), strict=True))
+        done = dict(zip([c.stem for c in todo], pool.map(lambda c: _chain(c, root, shared_run), todo), strict=True))
     print("".join(f"\n{k}: {v:.1f}s" for k, v in sorted(TIMES.items(), key=lambda kv: -kv[1])))
     return done
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from conftest import CONFIGS, nnctl, one_line_error
+from conftest import CONFIGS, SharedRun, example_args, nnctl, one_line_error
 
 
 def predictions(run: Path, rows: Path) -> pd.DataFrame:
@@ -21,10 +22,12 @@ def predictions(run: Path, rows: Path) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("sets", [[], ["--set", "decision.threshold=0.9"]])
-def test_the_threshold_is_chosen_on_validation_recorded_and_applied_by_predict(tmp_path: Path, sets: list[str]) -> None:
-    p = nnctl("-q", "train", CONFIGS / "breast_cancer.yaml", "--set", "epochs=2", *sets)
-    assert p.returncode == 0, p.stderr
-    run = Path(p.stdout.strip())
+def test_the_threshold_is_chosen_on_validation_recorded_and_applied_by_predict(
+        tmp_path: Path, sets: list[str], shared_run: Callable[..., SharedRun]) -> None:
+    config = CONFIGS / "breast_cancer.yaml"
+    trained = shared_run(config, *example_args(config), *sets)  # without sets: the example run (test_chain's)
+    assert trained.process.returncode == 0, trained.process.stderr
+    run = trained.copy(tmp_path / "runs")
     chosen = json.loads((run / "metrics.json").read_text())["decision"]
     assert chosen["chosen_by"] == ("decision.threshold" if sets else "f1 on the validation split")
     assert 0 < chosen["threshold"] < 1 and (chosen["threshold"] == 0.9) == bool(sets)

@@ -1,10 +1,12 @@
 """The package's shape, read with `ast`: the layers of the README's diagram import only downwards,
-no module imports itself round a circle, none is over 400 lines, and `nnctl --help` or a
+no module imports itself round a circle, none is over 400 lines, the CLI reaches the core only
+through the Python API, and `nnctl --help` (commands in the order a user meets them) or a
 config's schema check imports no TensorFlow."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,19 +17,30 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nnctl"
 
 # The README's diagram, bottom to top: a layer may import from its own and lower layers only.
 LAYERS = [
-    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions"},
+    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions", "nnctl.version"},
     {"nnctl.config"},
     {"nnctl.data", "nnctl.model"},
     {"nnctl.run", "nnctl.layers"},
     {"nnctl.report"},
     {"nnctl.engine"},
     {"nnctl.commands"},
-    {"nnctl.api"},
+    {"nnctl.api", "nnctl.api_configs", "nnctl.api_runs"},  # api re-exports the other two
     {"nnctl.server"},
     {"nnctl.cli"},
 ]
 # `import nnctl` is the API's front door: `nnctl.train` loads nnctl.api on first use (a lazy re-export).
 FACE = {("nnctl", "nnctl.api")}
+# The CLI parses, calls the Python API and prints: what its modules may import (besides nnctl.cli.*)...
+CLI_IMPORTS = {"nnctl", "nnctl.api", "nnctl.errors", "nnctl.choices", "nnctl.version"}
+# ...and the exceptions, each with its reason.
+CLI_EXCEPTIONS = {
+    "nnctl.backend": "--verbose sets backend.VERBOSE, the process-wide switch for TensorFlow's own log lines, "
+                     "before any command runs; `handled` reads it to show a traceback",
+    "nnctl.run.text": "the lines the CLI prints (an epoch, split sizes, precision, aligned tables) are the ones "
+                      "the core's progress reports write: one spelling, plain string functions",
+    "nnctl.server": "`nnctl serve` starts the HTTP service, a front end beside the CLI and above the API in "
+                    "LAYERS, so the API cannot start it",
+}
 
 
 def module_name(path: Path) -> str:
@@ -103,6 +116,28 @@ def test_the_cycle_check_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.Monke
     assert graph()["nnctl.a"] == {"nnctl.b"} and graph()["nnctl.b"] == {"nnctl.a"}
     with pytest.raises(AssertionError):
         test_no_import_cycles()
+
+
+def test_the_cli_reaches_the_core_only_through_the_api() -> None:
+    allowed = CLI_IMPORTS | set(CLI_EXCEPTIONS)
+
+    def fits(module: str) -> bool:  # a package named in the lists brings its submodules
+        return module in allowed | {"nnctl.cli"} or module.startswith(("nnctl.cli.", "nnctl.server."))
+
+    cli = {a: deps for a, deps in graph().items() if a == "nnctl.cli" or a.startswith("nnctl.cli.")}
+    assert sorted(f"{a} -> {b}" for a, deps in cli.items() for b in deps if not fits(b)) == []
+    used = set().union(*cli.values())
+    stale = [e for e in CLI_EXCEPTIONS if not any(m == e or m.startswith(e + ".") for m in used)]
+    assert stale == []  # an exception no longer needed leaves the list
+
+
+def test_help_lists_the_commands_in_the_order_a_user_meets_them(cli) -> None:
+    from nnctl.cli.app import COMMANDS
+
+    r = cli("--help")
+    listed = [m[1] for line in r.stdout.partition("Commands:")[2].splitlines() if (m := re.match(r"  (\w+)  ", line))]
+    assert r.exit_code == 0 and listed[:6] == ["train", "validate", "summary", "evaluate", "predict", "export"]
+    assert listed == COMMANDS  # a new command gets its place in the list, not the end by accident
 
 
 def test_no_module_is_over_400_lines() -> None:

@@ -3,7 +3,8 @@
 each kind of report loads without a console error or an outside request, its screenshot is not
 blank, and the numbers on the page are metrics.json's and `nnctl runs --json`'s.
 
-The runs are trained once for the module, as a user would, by separate `nnctl` processes.
+The runs are trained as a user would, by separate `nnctl` processes: the example configs' runs are
+the session's shared ones (test_chain's trainings, `shared_run`), the others once for the module.
 Set NNCTL_REPORT_SHOTS=DIR to keep the screenshots for looking at.
 """
 
@@ -13,12 +14,13 @@ import csv
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, nnctl
+from conftest import CONFIGS, SharedRun, example_args, nnctl
 
 XSS = "<img src=x onerror=alert(1)>"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -49,18 +51,28 @@ def _train(runs: Path, *args: object, code: int = 0) -> Path:
     return run
 
 
+def _example(shared_run: Callable[..., SharedRun], runs: Path, stem: str) -> Path:
+    """An example config's shared run (its train process wrote report.html), copied to look at."""
+    config = CONFIGS / f"{stem}.yaml"
+    trained = shared_run(config, *example_args(config))
+    assert trained.process.returncode == 0, trained.process.stderr
+    run = trained.copy(runs)
+    assert (run / "report.html").is_file()
+    return run
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def trained(tmp_path_factory: pytest.TempPathFactory, shared_run: Callable[..., SharedRun]) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("reports")
     runs = root / "runs"
     (root / "diverge.yaml").write_text("data: {source: diabetes}\nlayers: [{Dense: 1}]\n"
                                        "optimizer: {name: sgd, learning_rate: 1.0e+6}\nepochs: 3\n")
     out = {
-        "image": _train(runs, CONFIGS / "digits_folder.yaml", "--epochs", 2),  # PNG files in class folders
+        "image": _example(shared_run, runs, "digits_folder"),  # PNG files in class folders
         "table": _train(runs, _penguins_with_markup(root), "--epochs", 12),
-        "binary": _train(runs, CONFIGS / "breast_cancer.yaml", "--epochs", 4),
-        "regression": _train(runs, CONFIGS / "diabetes.yaml", "--epochs", 4, "--set", "batch_size=64"),
-        "graph": _train(runs, CONFIGS / "autompg_two_heads.yaml", "--epochs", 3),
+        "binary": _example(shared_run, runs, "breast_cancer"),
+        "regression": _example(shared_run, runs, "diabetes"),
+        "graph": _example(shared_run, runs, "autompg_two_heads"),
         "failed": _train(runs, root / "diverge.yaml", code=1),
     }
     p = nnctl("sweep", CONFIGS / "iris_csv.yaml", "--grid", "optimizer.learning_rate=0.1,0.001", "--set", "epochs=3",

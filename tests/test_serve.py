@@ -16,13 +16,13 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import CONFIGS, nnctl, start_nnctl, write_config
+from conftest import CONFIGS, SharedRun, example_args, nnctl, start_nnctl, write_config
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -84,6 +84,14 @@ def train(config: Path, *sets: str, runs: Path | None = None) -> Path:
     return Path(p.stdout.strip().splitlines()[-1])
 
 
+def example(shared_run: Callable[..., SharedRun], stem: str, into: Path) -> Path:
+    """An example config's run as the session trained it once (test_chain's), copied into `into`."""
+    config = CONFIGS / f"{stem}.yaml"
+    trained = shared_run(config, *example_args(config))
+    assert trained.process.returncode == 0, trained.process.stderr
+    return trained.copy(into)
+
+
 def predicted(run: Path, source: Path) -> pd.DataFrame:
     p = nnctl("predict", run, source)
     assert p.returncode == 0, p.stderr
@@ -107,10 +115,11 @@ def rows(csv: Path, n: int, drop: list[str]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def penguins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, Path]]:
+def penguins(tmp_path_factory: pytest.TempPathFactory,
+             shared_run: Callable[..., SharedRun]) -> Iterator[tuple[Server, Path, Path]]:
     """A table with gaps, served once for the tests below."""
     work = tmp_path_factory.mktemp("penguins")
-    run = train(CONFIGS / "penguins.yaml", runs=work / "runs")  # module-wide: not in one test's folder
+    run = example(shared_run, "penguins", work / "runs")  # module-wide: not in one test's folder
     sample = work / "new.csv"
     pd.read_csv(CONFIGS / "data" / "penguins.csv").head(40).to_csv(sample, index=False)  # rows with NA in them
     yield Server(run, "--max-body-mb", "0.1"), run, sample
@@ -199,15 +208,16 @@ def test_sigterm_during_a_request_finishes_it_and_exits_0(penguins: tuple[Server
     assert answer["status"] == 200 and len(answer["body"]["predictions"]) == 400
 
 
-def test_images_graph_and_bfloat16_models_serve_what_predict_writes(tmp_path: Path) -> None:
-    digits = train(CONFIGS / "digits_folder.yaml", "data.fraction=0.3")
+def test_images_graph_and_bfloat16_models_serve_what_predict_writes(
+        tmp_path: Path, shared_run: Callable[..., SharedRun]) -> None:
+    digits = example(shared_run, "digits_folder", tmp_path / "runs")
     folder = CONFIGS / "data" / "digits_png" / "3"
     files = sorted(folder.iterdir())[:12]
     images = tmp_path / "images"
     images.mkdir()
     for f in files:
         (images / f.name).write_bytes(f.read_bytes())
-    two_heads = train(CONFIGS / "autompg_two_heads.yaml")
+    two_heads = example(shared_run, "autompg_two_heads", tmp_path / "runs")
     cars = tmp_path / "cars.csv"
     pd.read_csv(CONFIGS / "data" / "cars.csv").head(30).to_csv(cars, index=False)
     bf16 = train(write_config(tmp_path / "bf16.yaml", "name: bf16\ndata: {source: iris}\n"
@@ -246,8 +256,9 @@ def test_images_graph_and_bfloat16_models_serve_what_predict_writes(tmp_path: Pa
     assert server.stop() == 0
 
 
-def test_predict_dash_reads_csv_or_json_lines_on_stdin(tmp_path: Path) -> None:
-    run = train(CONFIGS / "iris_csv.yaml")
+def test_predict_dash_reads_csv_or_json_lines_on_stdin(tmp_path: Path,
+                                                        shared_run: Callable[..., SharedRun]) -> None:
+    run = example(shared_run, "iris_csv", tmp_path / "runs")
     source = CONFIGS / "data" / "iris.csv"
     expected = nnctl("predict", run, source).stdout
     for data in (source.read_text(),

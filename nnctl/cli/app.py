@@ -1,9 +1,10 @@
 """The Typer app, its consoles and shared options, and the one place where nnctl's errors
 become a message on stderr and an exit code (`App.command` wraps every command in `handled`).
 
-The commands live in `nnctl.cli.training`, `nnctl.cli.results` and `nnctl.cli.setup`; each
-imports the core it needs inside its body, so that `nnctl --help` and the config checks that
-fail early never pay for importing TensorFlow.
+The commands live in `nnctl.cli.training`, `nnctl.cli.results`, `nnctl.cli.setup` and
+`nnctl.cli.serving`; each parses, calls the Python API (`nnctl.api`, imported inside its body, so
+that `nnctl --help` and the config checks that fail early never pay for importing TensorFlow) and
+prints. `COMMANDS` is the order `nnctl --help` lists them in.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from nnctl import __version__
 from nnctl.errors import NnctlError, one_line
+from nnctl.version import __version__
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # progress, warnings, tables: silenced by --quiet
@@ -79,12 +81,25 @@ class App(typer.Typer):
         return decorator
 
 
-def new_app(help: str) -> App:
-    return App(help=help, no_args_is_help=True, pretty_exceptions_show_locals=False,  # locals: tensors, arrays
+def new_app(help: str, cls: type[TyperGroup] = TyperGroup) -> App:
+    return App(help=help, cls=cls, no_args_is_help=True, pretty_exceptions_show_locals=False,  # locals: tensors
                rich_markup_mode=None)
 
 
-app = new_app("Train Keras models from YAML experiment configs.")
+# The order a user meets the commands in (what `nnctl --help` lists), not the order their modules register.
+COMMANDS = ["train", "validate", "summary", "evaluate", "predict", "export", "runs", "sweep", "plot", "report",
+            "serve", "init", "datasets", "config", "schema", "convert"]
+
+
+class InOrder(TyperGroup):
+    """The top-level group, listing its commands in COMMANDS' order (any other last)."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMANDS.index(n) if n in COMMANDS else len(COMMANDS))
+
+
+app = new_app("Train Keras models from YAML experiment configs.", InOrder)
 
 
 def _version(value: bool) -> None:
@@ -116,12 +131,6 @@ def main(
 
         # Keras' Python warnings speak of its internals; nnctl reports what matters in its own words.
         warnings.simplefilter("ignore")
-
-
-def runs_dir_or_default(value: Path | None) -> Path:
-    from nnctl.run.folder import default_runs_dir
-
-    return value or default_runs_dir()
 
 
 def warn(messages: list[str]) -> None:

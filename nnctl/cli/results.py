@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from nnctl.choices import ExportFormat
-from nnctl.cli.app import JsonOpt, NoReportOpt, RunsDirOpt, SetOpt, app, err, out, runs_dir_or_default, warn
+from nnctl.cli.app import JsonOpt, NoReportOpt, RunsDirOpt, SetOpt, app, err, out, warn
 from nnctl.cli.show import print_aligned, print_metrics
 
 
@@ -23,15 +23,14 @@ def evaluate(
 ) -> None:
     """Evaluate a run's saved model on its test split; writes evaluation.json into the run."""
     from nnctl import api
-    from nnctl.run import folder as runs
 
-    run = runs.resolve_run(str(run_dir) if run_dir else None, runs_dir_or_default(runs_dir))
-    result = api.Run(run).evaluate(data)
+    run = api.Run(run_dir) if run_dir is not None else api.Run.latest(runs_dir)
+    result = run.evaluate(data)
     warn(result["warnings"])
     if as_json:
         print(json.dumps(result))
     else:
-        out.print(f"run: {run}  data: {result['data']['name']} ({result['data']['test_size']} test examples)",
+        out.print(f"run: {run.path}  data: {result['data']['name']} ({result['data']['test_size']} test examples)",
                   highlight=False)
         print_metrics("test", result["test"], out)
 
@@ -51,17 +50,15 @@ def runs_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """One row per run: status, date, duration, the config values that differ, val and test metrics."""
-    from nnctl.run import leaderboard
+    from nnctl import api
 
-    rows = leaderboard.select(leaderboard.collect(runs_dir_or_default(runs_dir)), filter_ or [])
-    if sort:
-        rows = leaderboard.order(rows, sort)
+    board = api.runs(runs_dir, sort=sort, filters=filter_)
     if as_json:
-        sys.stdout.write(json.dumps(leaderboard.as_records(rows), indent=2) + "\n")
+        sys.stdout.write(json.dumps(board.records(), indent=2) + "\n")
     elif as_csv:
-        sys.stdout.write(leaderboard.as_csv(rows))
+        sys.stdout.write(board.csv())
     else:
-        print_aligned(leaderboard.table(rows))
+        print_aligned(board.table())
 
 
 @app.command()
@@ -106,21 +103,21 @@ def sweep(
     """Train every point of a grid (or random picks), or search with Optuna, as ordinary runs; resumable;
     ends with the leaderboard and the sweep folder's report.html."""
     from nnctl import api
-    from nnctl.commands.sweep import parse_grid
-    from nnctl.run import leaderboard
 
+    # --no-report: neither the sweep's page nor its runs' (the config key `report` is a run's page)
     sets = [*(set_ or []), *(["report=false"] if no_report else [])]
-    done = api.sweep(config, parse_grid(grid or []), sets, runs_dir_or_default(runs_dir), parallel=parallel,
+    done = api.sweep(config, api.parse_grid(grid or []), sets, runs_dir, parallel=parallel,
                      random=random_n, seed=seed, repeat=repeat, space=space, search=search, trials=trials,
                      objective=objective, prune=prune, storage=storage, sort=sort, dry_run=dry_run,
-                     on_event=lambda line: err.print(line, highlight=False, markup=False))
+                     report=not no_report, on_event=lambda line: err.print(line, highlight=False, markup=False))
     if dry_run:
         sys.stdout.write("".join(f"{line}\n" for line in done.commands))
         return
+    board = api.Leaderboard(done.rows)
     if as_json:
-        sys.stdout.write(json.dumps(leaderboard.as_records(done.rows), indent=2) + "\n")
+        sys.stdout.write(json.dumps(board.records(), indent=2) + "\n")
     else:
-        print_aligned(leaderboard.table(done.rows))
+        print_aligned(board.table())
     if done.report is not None:
         err.print(f"report: {done.report}", highlight=False)
     if done.search is not None:
@@ -154,17 +151,14 @@ def predict(
 ) -> None:
     """Predictions for new inputs as CSV: class and probabilities, or values for regression."""
     from nnctl import api
-    from nnctl.commands.predict import as_csv
-    from nnctl.run import folder as runs
 
     notes: list[str] = []
     piped = str(source) == "-"  # rows on stdin, for shell pipelines
-    table = as_csv(api.Run(run_dir).predict(sys.stdin.buffer.read() if piped else source, notes))
+    table = api.Run(run_dir).predict_csv(sys.stdin.buffer.read() if piped else source, output, notes)
     warn(notes)
     if output is None:
         sys.stdout.write(table)
     else:
-        runs.write_atomic(output, table)
         err.print(f"{table.count(chr(10)) - 1} predictions written to {output}", highlight=False)
 
 
@@ -196,21 +190,11 @@ def plot(
     output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path("learning_curves.png"),
 ) -> None:
     """Overlay the learning curves of several runs in one figure."""
-    from nnctl.errors import UserError
-    from nnctl.run import folder as runs
-    from nnctl.run.analysis import read_history
-    from nnctl.run.plots import compare
+    from nnctl import api
 
-    curves = {}
-    for value in run_dirs:
-        run = runs.resolve_run(str(value), runs_dir_or_default(None))
-        history = read_history(run)
-        if not history:
-            raise UserError(f"{run} has no epochs in history.csv yet")
-        curves[run.name] = history
-    compare(curves, output)
-    err.print(f"learning curves of {len(curves)} runs", highlight=False)
-    print(output)
+    written = api.plot(run_dirs, output)
+    err.print(f"learning curves of {len(run_dirs)} runs", highlight=False)
+    print(written)
 
 
 @app.command()

@@ -22,21 +22,12 @@ def schema(
     ] = False,
 ) -> None:
     """The config's JSON Schema for editors (YAML language servers), with Keras' names."""
-    if metrics:
-        from nnctl.run.record import Record
+    from nnctl import api
 
-        schema_ = Record.model_json_schema()
-    else:
-        from nnctl.commands.schema import json_schema
-
-        schema_ = json_schema()
-    text = json.dumps(schema_, indent=2) + "\n"
+    found = api.schema(output, metrics=metrics)
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(api.schema_json(found))
     else:
-        from nnctl.run.folder import write_atomic
-
-        write_atomic(output, text)
         print(output)
 
 
@@ -48,26 +39,14 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
     """A commented starter config, shaped by its data, that validates and trains as written."""
-    from nnctl.errors import UserError
+    from nnctl import api
 
-    if file is not None and file.exists() and not force:
-        raise UserError(f"{file} exists; use --force to overwrite it")
-    from nnctl.commands.starter import starter
-
-    text = starter(task.value if task else None, data, Path.cwd())
-    from nnctl.data.frames import is_table
-
-    if data is not None and is_table(Path(data)):
-        from nnctl.data.paths import resolve_path
-        from nnctl.data.tables import describe
-
-        err.print("\n".join(describe(resolve_path(data, "--data", Path.cwd()))), highlight=False, markup=False)
+    made = api.init(file, data=data, task=task.value if task else None, force=force)
+    if made.columns:
+        err.print("\n".join(made.columns), highlight=False, markup=False)
     if file is None:
-        sys.stdout.write(text)
+        sys.stdout.write(made.text)
         return
-    from nnctl.run.folder import write_atomic
-
-    write_atomic(file, text)
     err.print(f"wrote {file}; next: nnctl validate {file} && nnctl train {file}", highlight=False)
     print(file)
 
@@ -77,9 +56,9 @@ def datasets(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
 ) -> None:
     """List the built-in datasets and whether each is available here now."""
-    from nnctl.data.builtin import availability
+    from nnctl import api
 
-    rows = availability()
+    rows = api.datasets()
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -102,14 +81,12 @@ def convert(
     = None,
 ) -> None:
     """Write a config from a Keras script or a saved model; what it cannot express is listed with its line."""
-    from nnctl.commands.convert import convert as core
+    from nnctl import api
     from nnctl.errors import UserError
-    from nnctl.run.folder import write_atomic
 
-    converted = core(script, data)
     target = output or Path(f"{script.stem}.yaml")
-    if output is None and target.exists():
+    if output is None and target.exists():  # never over a file the user did not name
         raise UserError(f"{target} exists; give -o FILE to write the config elsewhere (or over it)", "-o")
+    converted = api.convert(script, data, target)
     warn(converted.warnings)
-    write_atomic(target, converted.yaml())
     print(target)

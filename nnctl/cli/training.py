@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nnctl.cli.app import JsonOpt, NoReportOpt, RunsDirOpt, SetOpt, app, err, new_app, out, runs_dir_or_default, warn
+from nnctl.cli.app import JsonOpt, NoReportOpt, RunsDirOpt, SetOpt, app, err, new_app, out, warn
 from nnctl.cli.show import Progress, print_metrics
 
 
@@ -37,8 +37,7 @@ def train(
 
     sets = [*(set_ or []), *([f"epochs={epochs}"] if epochs else []), *(["report=false"] if no_report else [])]
     try:
-        run = api.train(config, sets, runs_dir_or_default(runs_dir), name, resume=resume, mlflow=mlflow,
-                        reporter=Progress(err))
+        run = api.train(config, sets, runs_dir, name, resume=resume, mlflow=mlflow, reporter=Progress(err))
     except RunEnded as e:
         if as_json and e.run is not None:  # a sweep script still learns which folder and why
             print(json.dumps({"run_dir": str(e.run), "status": e.status, "error": str(e)}))
@@ -61,8 +60,7 @@ def validate(
 ) -> None:
     """Check a config fully (schema, layers, shapes, task/loss/output) without training."""
     from nnctl import api
-    from nnctl.engine import precision
-    from nnctl.run.text import sizes_line
+    from nnctl.run.text import precision_line, sizes_line
 
     checked = api.validate(config, set_)
     warn(checked.warnings)
@@ -72,7 +70,7 @@ def validate(
             f"{checked.layers} branches, outputs {', '.join(f'{n} ({t})' for n, t in checked.outputs.items())}")
     out.print(f"{config}: ok: {what}, {checked.parameters:,} parameters; data: {sizes_line(checked.sizes)} examples",
               highlight=False)
-    err.print(precision.line(checked.precision), highlight=False, markup=False)
+    err.print(precision_line(checked.precision), highlight=False, markup=False)
 
 
 @app.command()
@@ -84,25 +82,14 @@ def summary(
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """Print the Keras model summary of a config (without training) or of a run."""
-    from nnctl.run import folder as runs
+    from nnctl import api
 
     if target is not None and not target.is_dir():
-        from nnctl.config import load_config
-
-        cfg = load_config(target, set_)
-        from nnctl.engine import prepare as core
-
-        out.print(core.summarize(cfg, target.parent), end="", markup=False, highlight=False)
+        out.print(api.summary(target, set_), end="", markup=False, highlight=False)
         return
-    run = runs.resolve_run(str(target) if target else None, runs_dir_or_default(runs_dir))
-    out.print(f"run: {run}", highlight=False)
-    try:
-        text = (run / runs.SUMMARY).read_text()
-    except (OSError, UnicodeDecodeError):  # written at the start of every run; rebuilt from the model if lost
-        from nnctl.model.build import summary_text
-
-        text = summary_text(runs.RunFolder(run).load_model())
-    out.print(text, end="", markup=False, highlight=False)
+    run = api.Run(target) if target is not None else api.Run.latest(runs_dir)
+    out.print(f"run: {run.path}", highlight=False)
+    out.print(run.summary(), end="", markup=False, highlight=False)
 
 
 config_app = new_app("Look at configs.")  # its commands end through `handled` too
@@ -121,24 +108,14 @@ def config_show(
     ] = False,
 ) -> None:
     """The resolved config: every default filled in, --set applied (what a run's config.yaml holds)."""
-    from nnctl.config import composed, dump_yaml, flatten, load_config, override_pairs
+    from nnctl import api
 
-    cfg = load_config(config, set_)
-    warn(cfg.translations)
-    if infer:
-        from nnctl.engine import prepare as core
-
-        resolved = core.prepare(cfg, config.parent).resolved()
-    else:
-        resolved = cfg.model_dump(mode="json")
+    shown = api.config_show(config, set_, infer=infer)
+    warn(shown.warnings)
     if origin:  # one line per key: KEY: VALUE  # where it was written
-        origins = composed(config)[1]
-        sets = [k for k, _ in override_pairs(set_)]
-        flat = flatten(resolved)
+        flat = shown.flat()
         width = max(map(len, flat), default=0)
         for key, value in flat.items():
-            came = next((f"--set {s}" for s in sets if key == s or key.startswith(s + ".")), None) \
-                or origins.get(key) or next((f for k, f in origins.items() if key.startswith(k + ".")), "default")
-            out.print(f"{key:<{width}}  {json.dumps(value)}  # {came}", highlight=False, markup=False)
+            out.print(f"{key:<{width}}  {json.dumps(value)}  # {shown.origins[key]}", highlight=False, markup=False)
         return
-    sys.stdout.write(dump_yaml(resolved))
+    sys.stdout.write(shown.yaml())

@@ -6,11 +6,13 @@ with a finished point (`Source`). A warm worker (`python -m nnctl.commands.worke
 TensorFlow once and trains request after request with the same code as `nnctl train`; a point
 that kills its worker (a crash, the OOM killer) is failed with the signal, and the next point
 gets a new worker. Ctrl-C or SIGTERM stops the points gracefully (each saves its epoch and ends
-interrupted); a second one kills the workers at once.
+interrupted); a second one kills the workers at once. What both kinds of sweep share is ruled
+here once: how a point ended (`outcome`) and the sweep folder's name (`sweep_folder`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -21,7 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nnctl.config import composed
 from nnctl.engine import signals
+from nnctl.run import folder as runs
 
 STOPPED = (130, -15)  # a point stopped by the sweep's signal (-15: before its training began)
 
@@ -38,10 +42,19 @@ class Request:
     trial: dict[str, Any] | None = None  # a searching sweep's trial (engine/pruning.py)
     log: str | None = None  # the point's progress and errors
 
+    def dumps(self) -> str:
+        """The request as one line of the worker protocol (commands/worker.py reads it with `loads`)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, line: str) -> Request:
+        return cls(**json.loads(line))
+
 
 @dataclass
 class Reply:
-    """A trained (or failed) point: the exit code `nnctl train` would end with, and its result."""
+    """A trained (or failed) point: the exit code `nnctl train` would end with, and its result.
+    The worker builds it and the executor reads it through `dumps`/`loads`: one definition."""
 
     code: int
     run_dir: str | None = None
@@ -50,10 +63,24 @@ class Reply:
     test: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
+    def dumps(self) -> str:
+        return json.dumps(asdict(self))
+
     @classmethod
-    def of(cls, data: dict[str, Any]) -> Reply:
-        return cls(**{k: data.get(k) for k in ("code", "run_dir", "status", "error")},
-                   val=data.get("val") or {}, test=data.get("test") or {})
+    def loads(cls, line: str) -> Reply:
+        return cls(**json.loads(line))
+
+
+def outcome(code: int, run_dir: str | None) -> tuple[str, dict[str, Any]]:
+    """How a point ended, as a sweep and a search both record it: (`completed`, `pruned`,
+    `interrupted` or `failed`; its run's metrics.json, {} without one), from the reply's exit code
+    and the point's run folder. The folder's status wins: a point that ended as a stop signal caught
+    it on its way out still ended. Otherwise 130 (-15: before training began) is the sweep's own
+    stop; any other code or signal killed the point (a crash, the OOM killer): failed."""
+    meta = (runs.read_json(Path(run_dir) / runs.METRICS) if run_dir else None) or {}
+    if meta.get("status") in ("completed", "pruned"):
+        return meta["status"], meta
+    return ("interrupted" if code in STOPPED else "failed"), meta
 
 
 class Source(Protocol):
@@ -62,13 +89,6 @@ class Source(Protocol):
 
     def take(self) -> tuple[Any, Request] | None: ...  # the next point, or None when there is none
     def done(self, key: Any, reply: Reply, seconds: float) -> None: ...
-
-
-class Worker(Protocol):
-    def run(self, request: Request) -> Reply: ...
-    def terminate(self) -> None: ...
-    def kill(self) -> None: ...
-    def close(self) -> None: ...
 
 
 def threads_per_worker(parallel: int) -> int:
@@ -94,13 +114,13 @@ class ProcessWorker:
     def run(self, request: Request) -> Reply:
         proc = self._start()
         try:
-            proc.stdin.write(json.dumps(asdict(request)) + "\n")
+            proc.stdin.write(request.dumps() + "\n")
             proc.stdin.flush()
             line = proc.stdout.readline()
         except (BrokenPipeError, OSError):
             line = ""
         if line:
-            return Reply.of(json.loads(line))
+            return Reply.loads(line)
         code = proc.wait()  # the worker died with the point
         self.proc = None
         if self.stopping:  # stopped while starting or between points: the point never began
@@ -185,3 +205,12 @@ def execute(source: Source, parallel: int, worker: Any = None) -> signals.StopRe
 def log_path(folder: Path, name: str) -> str:
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     return str(folder / "logs" / f"{name}.log")
+
+
+def sweep_folder(runs_dir: Path, name: str, kind: str, config: Path, args: dict[str, Any]) -> tuple[Path, str]:
+    """A sweep's folder (`NAME-KIND-HASH`) and its hash, of the config as its extends: chain merges it
+    and of the sweep's arguments: running the same sweep again finds the same folder, and a changed
+    base config is a new sweep."""
+    identity = json.dumps({"config": composed(config)[0], **args}, sort_keys=True, default=str)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return runs_dir.resolve() / f"{name}-{kind}-{digest}", digest

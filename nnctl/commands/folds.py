@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.config import Config, dump_yaml
-from nnctl.directions import best
+from nnctl.directions import best, default_objective
 from nnctl.engine.prepare import prepare
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.run.folder import MODEL, SUMMARY, RunFolder
@@ -71,8 +71,7 @@ def _aggregate(cfg: Config, done: list[tuple[Path, Any]], took: float) -> dict[s
         out[split] = {m: statistics.fmean(v) for m, v in values.items()}
         folds[split] = values
         folds[f"{split}_std"] = {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in values.items()}
-    monitor = cfg.early_stopping.monitor if cfg.early_stopping else "val_loss"
-    name = monitor.removeprefix("val_") if monitor.startswith("val_") else "loss"
+    name = default_objective(cfg.early_stopping.monitor if cfg.early_stopping else None)[4:]
     scores = folds["val"].get(name) or [0.0] * len(records)
     chosen = best(scores, name, records[0].directions)
     folds["model_from"] = done[chosen][0].name

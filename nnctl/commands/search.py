@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nnctl.commands import executor
-from nnctl.config import composed, flow, load_config, load_yaml
-from nnctl.directions import direction
+from nnctl.config import flow, load_config, load_yaml
+from nnctl.directions import default_objective, direction
 from nnctl.engine import pruning as pruning_mod
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
@@ -90,7 +89,7 @@ def parse_space(item: str) -> Space:
 
 def objective_name(objective: str | None, monitor: str | None) -> str:
     """The logged name of the validation value to optimise (`val_accuracy`); test values are refused."""
-    name = objective or (monitor if monitor and monitor.startswith("val_") else "val_loss")
+    name = objective or default_objective(monitor)
     name = name.replace(".", "_", 1) if name.startswith(("val.", "test.")) else name
     if name.startswith("test_"):
         raise UserError(f"bad value {objective!r}: the objective chooses the model, and choosing on the test "
@@ -150,12 +149,10 @@ def plan(config: Path, spaces: list[str], grid: dict[str, list[Any]], base: list
         trials = 1
         for s in parsed:
             trials *= len(s.values)
-    identity = json.dumps({"config": composed(config)[0], "set": base, "spaces": [vars(s) for s in parsed],
-                           "search": search, "objective": name, "prune": prune, "seed": seed}, sort_keys=True,
-                          default=str)
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     stem = runs.safe_name(cfg.name or config.stem)
-    folder = runs_dir.resolve() / f"{stem}-search-{digest}"
+    folder, digest = executor.sweep_folder(runs_dir, stem, "search", config, {
+        "set": base, "spaces": [vars(s) for s in parsed], "search": search, "objective": name, "prune": prune,
+        "seed": seed})
     return Search(folder, config.resolve(), base, parsed, search, trials, name, prune,
                   storage or str(folder / "study.journal"), f"{stem}-{digest}", seed, cfg.epochs)
 
@@ -324,15 +321,14 @@ def _outcome(s: Search, trial: Any, reply: executor.Reply) -> tuple[Any, float |
 
     if reply.run_dir:
         trial.set_user_attr("run_dir", reply.run_dir)
-    meta = runs.read_json(Path(reply.run_dir) / runs.METRICS) if reply.run_dir else None
-    status = (meta or {}).get("status")
-    if reply.code in executor.STOPPED and status not in ("completed", "pruned"):
+    status, meta = executor.outcome(reply.code, reply.run_dir)
+    if status == "interrupted":
         return None, None, "interrupted"
-    value = ((meta or {}).get("val") or {}).get(s.objective[4:])
+    value = (meta.get("val") or {}).get(s.objective[4:])
     if status == "completed" and isinstance(value, (int, float)):
         return TrialState.COMPLETE, float(value), f"{s.objective} {value:.4g}"
     if status == "pruned":
-        return TrialState.PRUNED, None, f"pruned at epoch {(meta or {}).get('epochs')}"
+        return TrialState.PRUNED, None, f"pruned at epoch {meta.get('epochs')}"
     return TrialState.FAIL, None, f"failed: {reply.error or f'exit {reply.code}'}"
 
 

@@ -10,9 +10,7 @@ and retries failed ones.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import random
 import shlex
 import time
@@ -24,7 +22,7 @@ from typing import Any
 import yaml
 
 from nnctl.commands import executor
-from nnctl.config import composed, flow, load_config, load_yaml
+from nnctl.config import flow, load_config, load_yaml
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
 
@@ -107,9 +105,7 @@ def plan(config: Path, grid: dict[str, list[Any]], base: list[str], runs_dir: Pa
         except UserError as e:
             raise UserError(f"sweep point {p.id} ({' '.join(p.overrides)}): {e}") from None
     args = {"grid": grid, "random": random_n, "seed": seed, "repeat": repeat, "set": base}
-    # The config as its extends: chain merges it: a changed base is a new sweep.
-    identity = json.dumps({"config": composed(config)[0], **args}, sort_keys=True, default=str)
-    folder = runs_dir.resolve() / f"{name}-sweep-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+    folder, _ = executor.sweep_folder(runs_dir, name, "sweep", config, args)
     return Sweep(folder, config.resolve(), base, points, args)
 
 
@@ -179,16 +175,10 @@ class _Points:
 def _record(p: Point, reply: executor.Reply) -> None:
     p.exit_code = reply.code
     p.run_dir = reply.run_dir or p.run_dir
-    meta = runs.read_json(Path(p.run_dir) / runs.METRICS) if p.run_dir else None
-    p.val = (meta or {}).get("val") or reply.val
-    p.test = (meta or {}).get("test") or reply.test
-    if (meta or {}).get("status") == "completed":  # even if a stop signal caught it on its way out
-        p.status, p.error = "completed", None
-        return
-    # 130: stopped by the sweep's Ctrl-C/SIGTERM (-15: before training began). Any other signal
-    # killed the worker with the point (a crash, the OOM killer): failed, with that said.
-    p.status = "interrupted" if reply.code in executor.STOPPED else "failed"
-    p.error = reply.error or f"exit {reply.code}"
+    p.status, meta = executor.outcome(reply.code, p.run_dir)
+    p.val = meta.get("val") or reply.val
+    p.test = meta.get("test") or reply.test
+    p.error = None if p.status == "completed" else reply.error or f"exit {reply.code}"
 
 
 def _scores(split: str, values: dict[str, float]) -> str:
@@ -198,9 +188,3 @@ def _scores(split: str, values: dict[str, float]) -> str:
 def dry_run(sweep: Sweep) -> list[str]:
     """One complete shell command per point, for GNU parallel, a Slurm array or any scheduler."""
     return [shlex.join(sweep.command(p)) for p in sweep.points]
-
-
-def exit_code(points: list[Point]) -> int:
-    if any(p.status == "interrupted" for p in points):
-        return 130
-    return 1 if any(p.status != "completed" for p in points) else 0

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.config import differences, dump_yaml, flatten
-from nnctl.engine import checkpoint, decision, loop, precision, signals
+from nnctl.engine import checkpoint, decision, loop, signals
 from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.engine.testpass import test_pass
@@ -25,6 +25,7 @@ from nnctl.run.behind import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record, history_csv, validation
 from nnctl.run.tensorboard import Log
+from nnctl.run.text import precision_line
 
 
 def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
@@ -49,7 +50,7 @@ def train(prep: Prepared, runs_dir: Path, reporter: Reporter | None = None,
     with run.lock():
         state, rec = _resume(run, prep, reporter) if resume else _start(run, prep, overrides)
         # A resumed run: why its first session chose the policy, not "set in the config".
-        reporter.note(precision.line(rec.precision or prep.precision.info()))
+        reporter.note(precision_line(rec.precision or prep.precision.info()))
         tracker = None
         if mlflow_tracking.wanted(mlflow):
             tracker = mlflow_tracking.Tracker(run.path, prep.cfg.name or "nnctl", rec.hparams, rec)
@@ -243,7 +244,7 @@ def _evidence(prep: Prepared, model: Any, run: RunFolder, rec: Record, predicted
     threshold = rec.decision["threshold"] if rec.decision else 0.5
     features = data.table.features if data.table is not None else None
     details = analysis.analyse(run.path, predicted, data.test, cfg, data.classes, threshold, features)
-    if cfg.report:
+    if cfg.importance:
         details["importance"] = importance.permutation(model, data.val, cfg.batch_size, cfg.seed, features)
     run.write_json(run.evaluation, {"run": str(run), "test": rec.test, **details, "evaluated_at": time.time()})
 

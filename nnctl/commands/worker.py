@@ -10,12 +10,13 @@ to its log, with whatever TensorFlow writes to descriptor 2 meanwhile.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from nnctl.commands.executor import Reply, Request
 
 
 class LogReporter:
@@ -42,27 +43,26 @@ class LogReporter:
         pass
 
 
-def train_point(request: dict[str, Any], log: TextIO) -> dict[str, Any]:
+def train_point(request: Request, log: TextIO) -> Reply:
     """One point, trained in this process: the reply (exit code and result) `nnctl train` would give."""
     from nnctl.commands.start import train_config
     from nnctl.errors import NnctlError, one_line
 
     try:
-        path, result = train_config(request["config"], request["overrides"], Path(request["runs_dir"]),
-                                    request.get("name"), Path(request["resume"]) if request.get("resume") else None,
-                                    reporter=LogReporter(log), trial=request.get("trial"))
+        path, result = train_config(request.config, request.overrides, Path(request.runs_dir), request.name,
+                                    Path(request.resume) if request.resume else None, reporter=LogReporter(log),
+                                    trial=request.trial)
     except NnctlError as e:
         print(f"error: {e}", file=log)
         run = getattr(e, "run", None)
-        return {"code": e.exit_code, "error": str(e), "run_dir": str(run) if run else None,
-                "status": getattr(e, "status", None)}
+        return Reply(e.exit_code, str(run) if run else None, getattr(e, "status", None), error=str(e))
     except KeyboardInterrupt:
-        return {"code": 130, "error": "interrupted"}
+        return Reply(130, error="interrupted")
     except Exception as e:  # noqa: BLE001  (a bug: the point fails, the worker goes on)
         message = f"internal error ({type(e).__name__}: {one_line(e)})"
         print(f"error: {message}", file=log)
-        return {"code": 1, "error": message}
-    return {"code": 0, **result}
+        return Reply(1, error=message)
+    return Reply(0, str(path), result.get("status"), result.get("val") or {}, result.get("test") or {})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def serve(k: Any, proto: TextIO) -> None:
     for line in sys.stdin:
-        request = json.loads(line)
+        request = Request.loads(line)
         k.backend.clear_session()  # a clean Keras state per point: names, graphs, the dtype policy
-        with open(request.get("log") or os.devnull, "a") as log:
+        with open(request.log or os.devnull, "a") as log:
             saved_err = os.dup(2)
             os.dup2(log.fileno(), 2)
             try:
@@ -106,7 +106,7 @@ def serve(k: Any, proto: TextIO) -> None:
                 sys.stderr.flush()
                 os.dup2(saved_err, 2)
                 os.close(saved_err)
-        proto.write(json.dumps(reply) + "\n")
+        proto.write(reply.dumps() + "\n")
 
 
 if __name__ == "__main__":

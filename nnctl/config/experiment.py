@@ -132,7 +132,10 @@ class Config(_Strict):
     # passed since the last one (and always after the last epoch and on Ctrl-C/SIGTERM). A kill loses
     # at most that much; 10 s keeps a small table's epochs from paying a model.save each.
     checkpoint_every: Union[float, Literal["epoch"]] = 10.0
-    report: bool = True  # write report.html into the run folder at the end (`nnctl report` writes one any time)
+    report: bool = Field(True, description="write report.html, the run's one-page report, into the run folder at "
+                         "the end (`nnctl report RUN` writes one any time)")
+    importance: bool = Field(True, description="score each input column's permutation importance on the validation "
+                             "split into evaluation.json (tables and named inputs; the report shows it)")
     # Keras 2 spellings translated on loading (keras2.py): warnings for the user, not config keys.
     _translations: list[str] = PrivateAttr(default_factory=list)
 

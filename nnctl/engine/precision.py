@@ -43,11 +43,6 @@ class Choice:
         return {"policy": self.policy, "requested": self.requested, "reason": self.reason}
 
 
-def line(info: dict[str, str]) -> str:
-    """The one line train and validate print: `precision: POLICY (REQUESTED: REASON)`."""
-    return f"precision: {info['policy']} ({info['requested']}: {info['reason']})"
-
-
 def forced(policy: str) -> Choice:
     return Choice(policy, policy, "set in the config")
 

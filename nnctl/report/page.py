@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nnctl import __version__
+from nnctl.version import __version__
 
 MAX_IMAGE_BYTES = 600_000  # a figure larger than this is left out, named, to keep the page small
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from nnctl.config import flatten, load_yaml
-from nnctl.directions import direction
+from nnctl.directions import default_objective, direction
 from nnctl.errors import UserError, did_you_mean
 from nnctl.run import folder as runs
 
@@ -131,13 +131,11 @@ def _matches(have: Any, want: Any, raw: str) -> bool:
 
 
 def objective(rows: list[dict[str, Any]]) -> str:
-    """The default ranking column: the validation value early stopping watches (shared by the runs),
-    else val.loss. A monitored training value (`loss`, no validation split) still ranks by val.loss."""
+    """The default ranking column: the default objective (directions.default_objective) of the
+    `early_stopping.monitor` the runs share; runs that monitor different values rank by val.loss."""
     monitors = {r["config"].get("early_stopping.monitor") for r in rows if r["config"]}
     monitor = monitors.pop() if len(monitors) == 1 else None
-    if isinstance(monitor, str) and monitor.startswith("val_"):
-        return f"val.{monitor[4:]}"
-    return "val.loss"
+    return f"val.{default_objective(monitor if isinstance(monitor, str) else None)[4:]}"
 
 
 def order(rows: list[dict[str, Any]], metric: str | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nnctl import __version__
+from nnctl.version import __version__
 
 Status = Literal["running", "completed", "failed", "interrupted", "pruned"]
 _OPTIONAL = ("started_at", "reason", "resumed", "kept_epoch", "best", "throughput", "mlflow", "precision", "decision",

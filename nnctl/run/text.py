@@ -1,4 +1,4 @@
-"""Plain-text renderings of metrics shared by the CLI's outputs."""
+"""Plain-text lines the CLI shows and the core's progress reports share (epochs, split sizes, precision, tables)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ def epoch_line(epoch: int, epochs: int, logs: dict[str, float], seconds: float) 
 def sizes_line(sizes: dict[str, int]) -> str:
     """`3,600 train / 400 validation / 1,000 test`"""
     return f"{sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test"
+
+
+def precision_line(info: dict[str, str]) -> str:
+    """The one line train and validate print: `precision: POLICY (REQUESTED: REASON)`."""
+    return f"precision: {info['policy']} ({info['requested']}: {info['reason']})"
 
 
 def cell(value: object) -> str:

@@ -15,12 +15,14 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from nnctl.config import Config
 from nnctl.errors import UserError, one_line
 from nnctl.server.batcher import Batcher
 
@@ -34,6 +36,23 @@ REQUEST_BODY = {"required": True, "content": {"application/json": {"schema": {
 INLINE_ROWS = 16  # requests up to this many rows are read on the event loop (a thread hop costs more)
 
 
+class Servable(Protocol):
+    """What the server needs of a run's model: exactly the members make_app, its routes and the
+    batcher use. commands/predict.py's Predictor is the real one; tests may serve a stub."""
+
+    run: Path
+    cfg: Config  # its task, for the status page
+    meta: dict[str, Any]  # the run's metrics.json: val and test values for the status page
+    model: Any  # a Keras model: its input tensors for the status page
+    class_names: list[str] | dict[str, list[str]] | None
+
+    def call(self, x: Any) -> Any: ...  # raw outputs of one batch of model inputs (the batcher's call)
+    def fields(self) -> list[str] | None: ...  # the columns a row must give (None: arrays or images)
+    def targets(self) -> list[str]: ...  # columns a row may carry and that are ignored
+    def instances(self, values: list[Any], notes: list[str] | None = None) -> tuple[list[str], Any]: ...
+    def records(self, raw: Any) -> list[dict[str, Any]]: ...  # the model's outputs as JSON rows
+
+
 class Refused(Exception):
     """A request the server answers with a 4xx and a one-line reason."""
 
@@ -42,7 +61,7 @@ class Refused(Exception):
         self.status = status
 
 
-def make_app(predictor: Any, name: str, max_body_bytes: int) -> FastAPI:
+def make_app(predictor: Servable, name: str, max_body_bytes: int) -> FastAPI:
     batcher = Batcher(predictor.call)
 
     @contextlib.asynccontextmanager
@@ -86,7 +105,7 @@ def make_app(predictor: Any, name: str, max_body_bytes: int) -> FastAPI:
     return app
 
 
-def describe(predictor: Any, name: str, calls: int = 0) -> dict[str, Any]:
+def describe(predictor: Servable, name: str, calls: int = 0) -> dict[str, Any]:
     """GET /v1/models/NAME: TensorFlow Serving's version status, and what a client needs to know."""
     model, meta = predictor.model, predictor.meta
     tensors = model.inputs if isinstance(model.inputs, list) else list(model.inputs.values())
@@ -132,7 +151,7 @@ def _instances(body: bytes) -> list[Any]:
     return instances
 
 
-def _read(predictor: Any, instances: list[Any]) -> tuple[list[str], Any]:
+def _read(predictor: Servable, instances: list[Any]) -> tuple[list[str], Any]:
     """The model's inputs; a table's rows must give exactly the fields the model takes."""
     fields = predictor.fields()
     if fields is not None:
@@ -150,7 +169,7 @@ def _read(predictor: Any, instances: list[Any]) -> tuple[list[str], Any]:
     return predictor.instances(instances, [])
 
 
-def _locate(predictor: Any, instances: list[Any], error: UserError) -> str:
+def _locate(predictor: Servable, instances: list[Any], error: UserError) -> str:
     """The error with the instance that caused it: each instance read alone until one fails."""
     if (error.key or "").startswith("instances[") or len(instances) == 1:
         return str(error) if (error.key or "").startswith("instances") else f"instances[0]: {_no_line(error.message)}"

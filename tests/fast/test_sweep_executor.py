@@ -12,6 +12,7 @@ from fake_engine import FakeWorker
 
 import nnctl
 from conftest import write_config
+from nnctl.commands.sweeping import auto_parallel
 
 CONFIG = ("data: {source: iris, validation_split: 0.2}\n"
           "layers: [{Dense: {units: 8, activation: relu}}, {Dense: {units: 3, activation: softmax}}]\nepochs: 2\n")
@@ -87,4 +88,4 @@ def test_a_searchs_dry_run_is_the_command_that_works_on_the_same_study(cli, cfg:
 def test_parallel_takes_a_number_or_auto(cli, cfg: Path) -> None:
     r = cli("sweep", cfg, "--grid", "epochs=1,2", "--parallel", "0")
     assert r.exit_code == 2 and "--parallel: bad value '0'" in r.stderr
-    assert nnctl.api.auto_parallel("auto", 1) == 1 and nnctl.api.auto_parallel(3, 1) == 3
+    assert auto_parallel("auto", 1) == 1 and auto_parallel(3, 1) == 3
