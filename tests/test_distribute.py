@@ -116,7 +116,7 @@ def test_two_worker_run_on_loopback_matches_one_process(tmp_path: Path, config: 
 @pytest.mark.slow  # a canary for an upstream fix, not a test of nnctl: run with -m slow after upgrading Keras
 def test_keras_20585_workaround_is_still_needed(tmp_path: Path) -> None:
     """Plain Keras, two workers, no workaround: model.fit must still fail. When this test
-    fails, Keras has fixed issue 20585: delete nnctl/engine/keras_20585.py and this test."""
+    fails, Keras has fixed issue 20585: delete nnctl/engine/multi_worker_fit_patch.py and this test."""
     script = tmp_path / "plain_fit.py"
     script.write_text('''
 import os

@@ -21,7 +21,7 @@ GRID = ["--grid", "optimizer.learning_rate=0.05,0.02,0.01", "--parallel", "1"]
 
 def workers_of(runs: Path) -> list[int]:
     """The warm worker processes training into `runs` (found by the environment they inherited)."""
-    pids = subprocess.run(["pgrep", "-f", "nnctl.commands.worker"], capture_output=True, text=True).stdout.split()
+    pids = subprocess.run(["pgrep", "-f", "nnctl.sweeps.worker"], capture_output=True, text=True).stdout.split()
     found = []
     for pid in pids:
         try:

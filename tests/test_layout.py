@@ -1,7 +1,7 @@
-"""The package's shape, read with `ast`: the layers of the README's diagram import only downwards,
-no module imports itself round a circle, none is over 400 lines, the CLI reaches the core only
-through the Python API, and `nnctl --help` (commands in the order a user meets them) or a
-config's schema check imports no TensorFlow."""
+"""The package's shape, read with `ast`: the layers of the package layout's diagram (in
+docs/contributing.md) import only downwards, no module imports itself round a circle, none is over
+400 lines, the CLI reaches the core only through the Python API, and `nnctl --help` (commands in
+the order a user meets them) or a config's schema check imports no TensorFlow."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nnctl"
 
-# The README's diagram, bottom to top: a layer may import from its own and lower layers only.
+# The package layout's diagram (docs/contributing.md), bottom to top: a layer may import from its own
+# and lower layers only.
 LAYERS = [
     {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions", "nnctl.version"},
     {"nnctl.config"},
@@ -23,8 +24,9 @@ LAYERS = [
     {"nnctl.run", "nnctl.layers"},
     {"nnctl.report"},
     {"nnctl.engine"},
-    {"nnctl.commands"},
-    {"nnctl.api", "nnctl.api_configs", "nnctl.api_runs"},  # api re-exports the other two
+    {"nnctl.training", "nnctl.commands"},  # the training core beside the other commands' bodies
+    {"nnctl.sweeps"},  # sweeps train through nnctl.training
+    {"nnctl.api"},  # nnctl/api/__init__.py re-exports api.configs and api.runs
     {"nnctl.server"},
     {"nnctl.cli"},
 ]
@@ -160,7 +162,7 @@ def test_help_and_a_schema_error_import_no_tensorflow(tmp_path: Path) -> None:
 def test_evaluate_predict_and_export_do_not_load_the_training_stack() -> None:
     code = ("import sys\nimport nnctl.commands.evaluate, nnctl.commands.export, nnctl.commands.predict\n"
             "print(sorted(m for m in sys.modules if m.startswith(('nnctl.engine.prepare', 'nnctl.engine.loop', "
-            "'nnctl.commands.train', 'nnctl.engine.distribute'))))")
+            "'nnctl.training', 'nnctl.sweeps', 'nnctl.engine.distribute'))))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"

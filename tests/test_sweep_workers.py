@@ -40,7 +40,7 @@ def test_a_point_that_kills_its_worker_is_failed_and_the_next_gets_a_new_worker(
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "runs").glob("*/iris-p001-*/history.csv")):
         time.sleep(0.2)
-    pids = subprocess.run(["pgrep", "-f", "nnctl.commands.worker"], capture_output=True, text=True).stdout.split()
+    pids = subprocess.run(["pgrep", "-f", "nnctl.sweeps.worker"], capture_output=True, text=True).stdout.split()
     workers = [int(x) for x in pids if f"NNCTL_RUNS_DIR={tmp_path}" in Path(f"/proc/{x}/environ").read_bytes()
                .decode(errors="replace").replace("\0", " ")]
     assert len(workers) == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 from nnctl import data as data_mod
 from nnctl.engine import targets
-from nnctl.engine.testpass import test_pass
+from nnctl.engine.evaluation import test_pass
 from nnctl.model import keras_names
 from nnctl.run import analysis
 from nnctl.run.folder import RunFolder, read_json

@@ -71,7 +71,7 @@ class DataSpec(_Strict):
     stream_threshold_mb: float = Field(1024, gt=0)
     # The inputs are also the targets: autoencoders (an n-D matrix output).
     reconstruct: bool = False
-    # Cross-validation: K fold runs in one run folder (commands/folds.py); fold i validates fold run i.
+    # Cross-validation: K fold runs in one run folder (training/folds.py); fold i validates fold run i.
     folds: int | None = Field(None, ge=2, le=1000)
     fold: int | None = Field(None, ge=1, le=1000)
     # Keep this share of every split (seeded, stratified): a quick run of a big config end to end.

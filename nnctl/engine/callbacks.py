@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnctl.backend import keras
 from nnctl.engine import checkpoint
-from nnctl.run.behind import Behind
+from nnctl.run.background_writes import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record, history_csv, validation
 
@@ -128,7 +128,7 @@ class Checkpoint(K.callbacks.Callback):
 
 
 class Recorder(K.callbacks.Callback):
-    """history.csv and metrics.json after each epoch, written behind training (`nnctl.run.behind`).
+    """history.csv and metrics.json after each epoch, written behind training (`nnctl.run.background_writes`).
 
     Not Keras' CSVLogger: it appends a row per epoch, so a kill between its row and the
     checkpoint leaves an epoch in history.csv that resume trains again. Here the whole file is

@@ -130,7 +130,7 @@ def _split_cpu(tf: Any, devices: list[str]) -> None:
 
 
 def _multi_worker(tf: Any, spec: Distribution) -> Setup:
-    from nnctl.engine import keras_20585
+    from nnctl.engine import multi_worker_fit_patch
 
     resolver, cluster, me = _cluster(tf, spec)
     _report({"peers": {f"{kind} {i}": addr for kind, addrs in cluster.items() for i, addr in enumerate(addrs)},
@@ -138,7 +138,7 @@ def _multi_worker(tf: Any, spec: Distribution) -> Setup:
     began = time.perf_counter()
     with quiet():
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
-        keras_20585.apply()
+        multi_worker_fit_patch.apply()
         # The first collective: returns once every worker is there.
         workers = int(_all_reduce_sum(strategy, tf.constant([1], tf.int32))[0])
     _report("joined")

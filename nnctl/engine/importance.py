@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nnctl.data import Split, pipeline
-from nnctl.engine import testpass
+from nnctl.engine import evaluation
 
 ROWS = 2000  # rows of the validation split scored: enough for a stable ranking, cheap on wide tables
 COLUMNS = 60  # at most this many inputs scored, in the model's order
@@ -48,7 +48,7 @@ def permutation(model: Any, val: Split | None, batch_size: int, seed: int,
                 else np.concatenate(variants))
     labels = _tiled(split.y, len(variants))
     batches = pipeline.dataset(Split(together, labels), len(rows))
-    compiled = testpass.step(model, batches.element_spec)  # the test pass's trace, when the signature is its
+    compiled = evaluation.step(model, batches.element_spec)  # the test pass's trace, when the signature is its
     base, *losses = (float(compiled(x, y)[1]) for x, y in batches)
     model.reset_metrics()
     out = [{"column": name, "increase": loss - base} for name, loss in zip(names, losses, strict=True)]

@@ -19,7 +19,7 @@ from nnctl.engine import checkpoint
 from nnctl.engine.prepare import Prepared, class_weights
 from nnctl.engine.reporter import Reporter
 from nnctl.engine.signals import StopRequest
-from nnctl.run.behind import Behind
+from nnctl.run.background_writes import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record
 

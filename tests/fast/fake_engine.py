@@ -17,11 +17,11 @@ import threading
 import time
 from pathlib import Path
 
-from nnctl.commands.executor import Reply, Request
 from nnctl.config import dump_yaml, flatten, load_config
 from nnctl.errors import UserError
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record
+from nnctl.sweeps.executor import Reply, Request
 
 
 def train(request: Request) -> Reply:

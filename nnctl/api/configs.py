@@ -24,7 +24,7 @@ from nnctl.run.folder import write_atomic
 
 if TYPE_CHECKING:
     from nnctl.commands.convert import Converted
-    from nnctl.commands.start import ConfigSource
+    from nnctl.training.entry import ConfigSource
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ResolvedConfig:
 def config_show(config: ConfigSource, overrides: Overrides = None, *, infer: bool = False) -> ResolvedConfig:
     """The resolved config and where each key came from; `infer` also loads the data to fill in the
     task, loss, metrics and input shape."""
-    from nnctl.commands.start import load
+    from nnctl.training.entry import load
 
     cfg, config_dir = load(config, overrides)
     if infer:
@@ -80,7 +80,7 @@ def init(output: str | os.PathLike | None = None, *, data: str | None = None, ta
     target = Path(output) if output is not None else None
     if target is not None and target.exists() and not force:
         raise UserError(f"{target} exists; use --force to overwrite it")
-    from nnctl.commands.starter import starter
+    from nnctl.commands.init import starter
     from nnctl.data.frames import is_table
 
     text = starter(task, data, Path.cwd())

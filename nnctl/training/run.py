@@ -1,6 +1,6 @@
-"""`nnctl train`, top to bottom: a prepared run -> run folder -> the loop -> best weights ->
-model.keras -> test metrics -> metrics.json. With `resume`, the run continues from its newest
-intact checkpoint instead of starting."""
+"""One training run, top to bottom (as `nnctl train` runs it): a prepared run -> run folder ->
+the loop -> best weights -> model.keras -> test metrics -> metrics.json. With `resume`, the run
+continues from its newest intact checkpoint instead of starting."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import numpy as np
 
 from nnctl.config import differences, dump_yaml, flatten
 from nnctl.engine import checkpoint, decision, loop, signals
+from nnctl.engine.evaluation import test_pass
 from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
-from nnctl.engine.testpass import test_pass
 from nnctl.errors import Interrupted, TrainingFailed, UserError, one_line
 from nnctl.model import build as model_mod
 from nnctl.model import saved
 from nnctl.run import analysis, mlflow_tracking, plots, record
-from nnctl.run.behind import Behind
+from nnctl.run.background_writes import Behind
 from nnctl.run.folder import RunFolder
 from nnctl.run.record import Record, history_csv, validation
 from nnctl.run.tensorboard import Log

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from nnctl import data as data_mod
-from nnctl.commands import graph_starter
+from nnctl.commands import init_graph
 from nnctl.config import Config, dump_yaml
 from nnctl.data.frames import is_table
 from nnctl.errors import UserError
@@ -31,7 +31,7 @@ def starter(task: str | None, source: str | None, config_dir: Path | None = None
     spec: dict[str, Any] = {"source": source}
     if is_table(Path(source)):  # the last column is the usual place for the label
         kinds = _column_kinds(source, config_dir)
-        if graph_starter.wants_graph(kinds):
+        if init_graph.wants_graph(kinds):
             return _graph(source, kinds, config_dir, task)
         spec["target"] = next(reversed(kinds))
     probe = Config.model_validate({"data": spec, "layers": ["Flatten"]})
@@ -91,12 +91,12 @@ def _column_kinds(source: str, config_dir: Path | None) -> dict[str, str]:
     df = frames.read(resolve_path(source, "--data", config_dir), "--data")
     if len(df.columns) < 2:
         raise UserError(f"{source} needs feature columns and a target column", "--data")
-    return graph_starter.column_kinds(df)
+    return init_graph.column_kinds(df)
 
 
 def _graph(source: str, kinds: dict[str, str], config_dir: Path | None, task: str | None) -> str:
     """The graph form for a CSV of mixed columns: a branch per kind of input, one trunk, one head."""
-    found = graph_starter.graph_config(source, kinds, config_dir, task)
+    found = init_graph.graph_config(source, kinds, config_dir, task)
     task, data = found.pop("task_"), found.pop("data_")
     config = {"name": Path(source).stem, "seed": 42, **found, "optimizer": {"name": "adam", "learning_rate": 0.001},
               "batch_size": 32, "epochs": 20, "early_stopping": {"monitor": "val_loss", "patience": 3}}

@@ -1,6 +1,6 @@
 """Sweeps: a grid (or random picks from it) of ordinary `nnctl train` runs in one folder with a manifest.
 
-Each point is trained as `nnctl train` would by a warm worker process (commands/executor.py:
+Each point is trained as `nnctl train` would by a warm worker process (sweeps/executor.py:
 TensorFlow imported once per worker, Keras' state cleared between points), so a crash or a failed
 point never takes the others down, and `--parallel N` gives each worker its share of the cores.
 The sweep folder's name is a hash of the config and the sweep's arguments: running the
@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from nnctl.commands import executor
 from nnctl.config import flow, load_config, load_yaml
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
+from nnctl.sweeps import executor
 
 MANIFEST = runs.SWEEP_MANIFEST
 

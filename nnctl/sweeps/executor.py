@@ -2,7 +2,7 @@
 trained by warm worker processes, `parallel` at a time.
 
 A grid sweep and an Optuna search differ only in where their points come from and what they do
-with a finished point (`Source`). A warm worker (`python -m nnctl.commands.worker`) imports
+with a finished point (`Source`). A warm worker (`python -m nnctl.sweeps.worker`) imports
 TensorFlow once and trains request after request with the same code as `nnctl train`; a point
 that kills its worker (a crash, the OOM killer) is failed with the signal, and the next point
 gets a new worker. Ctrl-C or SIGTERM stops the points gracefully (each saves its epoch and ends
@@ -43,7 +43,7 @@ class Request:
     log: str | None = None  # the point's progress and errors
 
     def dumps(self) -> str:
-        """The request as one line of the worker protocol (commands/worker.py reads it with `loads`)."""
+        """The request as one line of the worker protocol (sweeps/worker.py reads it with `loads`)."""
         return json.dumps(asdict(self))
 
     @classmethod
@@ -106,7 +106,7 @@ class ProcessWorker:
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
             # Its own session: a Ctrl-C reaches the points through the sweep, which stops them in order.
-            command = [sys.executable, "-m", "nnctl.commands.worker", "--threads", str(self.threads)]
+            command = [sys.executable, "-m", "nnctl.sweeps.worker", "--threads", str(self.threads)]
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                          start_new_session=True)
         return self.proc

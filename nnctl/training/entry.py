@@ -39,10 +39,10 @@ def train_config(config: ConfigSource | None, overrides: Overrides = None, runs_
     """Train `config` (a YAML path or a mapping) into a new run folder in `runs_dir`, or continue the
     run `resume`; `trial`: a searching sweep's trial (its point reports to the study and may be pruned).
     Returns (run folder, result); raises UserError, TrainingFailed or Interrupted."""
-    from nnctl.commands.train import check_resumable, result
-    from nnctl.commands.train import train as train_run
     from nnctl.engine.prepare import prepare
     from nnctl.run.text import sizes_line
+    from nnctl.training.run import check_resumable, result
+    from nnctl.training.run import train as train_run
 
     reporter = reporter or NullReporter()
     runs_dir = runs_dir or runs.default_runs_dir()
@@ -54,7 +54,7 @@ def train_config(config: ConfigSource | None, overrides: Overrides = None, runs_
         if run is not None:
             raise UserError(f"a cross-validation run is resumed fold by fold: nnctl train --resume {run}/fold-N",
                             "--resume")
-        from nnctl.commands.folds import train_folds
+        from nnctl.training.folds import train_folds
 
         path, out = train_folds(cfg, config_dir, runs_dir, reporter, mlflow)
         _report(path, cfg, reporter)

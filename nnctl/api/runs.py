@@ -66,7 +66,7 @@ def plot(run_dirs: list[str | os.PathLike], output: str | os.PathLike = "learnin
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """`KEY=V1,V2` items (`nnctl sweep --grid`) as {key: [values]}, the values read as YAML: `sweep`'s grid."""
-    from nnctl.commands.sweep import parse_grid as parse
+    from nnctl.sweeps.grid import parse_grid as parse
 
     return parse(items)
 

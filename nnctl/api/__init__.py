@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 # The API on configs and on folders of runs, without training: its own modules, re-exported here.
-from nnctl.api_configs import (  # noqa: F401
+from nnctl.api.configs import (  # noqa: F401
     ResolvedConfig,
     Starter,
     config_show,
@@ -34,12 +34,12 @@ from nnctl.api_configs import (  # noqa: F401
     schema,
     schema_json,
 )
-from nnctl.api_runs import Leaderboard, parse_grid, plot, runs  # noqa: F401
-from nnctl.commands import sweeping
-from nnctl.commands.start import ConfigSource  # a path or a mapping: one spelling
+from nnctl.api.runs import Leaderboard, parse_grid, plot, runs  # noqa: F401
 from nnctl.config import Overrides, items
 from nnctl.engine.reporter import Reporter
 from nnctl.run import folder as run_folder
+from nnctl.sweeps import run as sweeps
+from nnctl.training.entry import ConfigSource  # a path or a mapping: one spelling
 
 
 class Run:
@@ -144,7 +144,7 @@ def train(config: ConfigSource | None = None, overrides: Overrides = None, runs_
           reporter: Reporter | None = None) -> Run:
     """Check, build, train and test `config` (a YAML path or a mapping); `overrides` are `--set`
     items or {dotted key: value}. With `resume`, continue that run (only `epochs` may change)."""
-    from nnctl.commands.start import train_config
+    from nnctl.training.entry import train_config
 
     path, result = train_config(config, overrides, _dir(runs_dir), name, Path(resume) if resume else None,
                                 mlflow, reporter)
@@ -168,8 +168,8 @@ class Checked:
 
 def validate(config: ConfigSource, overrides: Overrides = None) -> Checked:
     """Check a config fully (schema, data, layers, shapes, task/loss/output) without training."""
-    from nnctl.commands.start import load
     from nnctl.engine.prepare import prepare
+    from nnctl.training.entry import load
 
     cfg, config_dir = load(config, overrides)
     prep = prepare(cfg, config_dir)
@@ -190,14 +190,14 @@ def summary(target: ConfigSource | Run, overrides: Overrides = None) -> str:
     or its folder)."""
     if isinstance(target, Run) or (not isinstance(target, Mapping) and Path(target).is_dir()):
         return (target if isinstance(target, Run) else Run(target)).summary()
-    from nnctl.commands.start import load
     from nnctl.engine.prepare import summarize
+    from nnctl.training.entry import load
 
     cfg, config_dir = load(target, overrides)
     return summarize(cfg, config_dir)
 
 
-class Sweep(sweeping.Sweep):
+class Sweep(sweeps.Sweep):
     """A finished (or stopped) sweep: its folder, its runs best first (`.runs`: each a Run), what failed."""
 
     @property
@@ -217,10 +217,10 @@ def sweep(config: str | os.PathLike, grid: Mapping[str, list[Any]] | None = None
     `dry_run`: only the shell commands (a point each; a search: one worker's, for a job array).
     `report`: write the sweep folder's report.html at the end (each run's own page is its config's
     `report`). `worker`: a factory of workers for the executor (tests; default: warm processes)."""
-    done = sweeping.run_sweep(Path(config), grid, items(overrides), _dir(runs_dir), parallel=parallel,
-                              random=random, seed=seed, repeat=repeat, space=space, search=search, trials=trials,
-                              objective=objective, prune=prune, storage=storage, sort=sort, dry_run=dry_run,
-                              report=report, say=on_event or (lambda line: None), worker=worker)
+    done = sweeps.run_sweep(Path(config), grid, items(overrides), _dir(runs_dir), parallel=parallel,
+                            random=random, seed=seed, repeat=repeat, space=space, search=search, trials=trials,
+                            objective=objective, prune=prune, storage=storage, sort=sort, dry_run=dry_run,
+                            report=report, say=on_event or (lambda line: None), worker=worker)
     return Sweep(**vars(done))
 
 

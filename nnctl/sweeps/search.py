@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnctl.commands import executor
 from nnctl.config import flow, load_config, load_yaml
 from nnctl.directions import default_objective, direction
 from nnctl.engine import pruning as pruning_mod
 from nnctl.errors import UserError
 from nnctl.run import folder as runs
+from nnctl.sweeps import executor
 
 SEARCHES = ("grid", "random", "tpe")
 PRUNERS = ("median", "hyperband", "none")

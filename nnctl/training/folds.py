@@ -22,8 +22,8 @@ from nnctl.run.folder import MODEL, SUMMARY, RunFolder
 def train_folds(cfg: Config, config_dir: Path | None, runs_dir: Path, reporter: Reporter | None = None,
                 mlflow: bool = False) -> tuple[Path, dict[str, Any]]:
     """Train the K folds; returns (the folder, the result `nnctl train --json` prints)."""
-    from nnctl.commands.train import train
     from nnctl.run.text import sizes_line
+    from nnctl.training.run import train
 
     reporter = reporter or NullReporter()
     k = int(cfg.data.folds)

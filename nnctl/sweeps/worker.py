@@ -1,8 +1,8 @@
-"""`python -m nnctl.commands.worker --threads N`: a warm sweep worker. It imports TensorFlow once
+"""`python -m nnctl.sweeps.worker --threads N`: a warm sweep worker. It imports TensorFlow once
 and trains one point after another with `train_config` (what `nnctl train` runs), Keras' state
 cleared in between, so a point costs its training and not a start-up.
 
-Protocol (commands/executor.py is the other end): one JSON `Request` per line on stdin, one JSON
+Protocol (sweeps/executor.py is the other end): one JSON `Request` per line on stdin, one JSON
 `Reply` per line back on the descriptor that was stdout. A point's progress, warnings and error go
 to its log, with whatever TensorFlow writes to descriptor 2 meanwhile.
 """
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from nnctl.commands.executor import Reply, Request
+from nnctl.sweeps.executor import Reply, Request
 
 
 class LogReporter:
@@ -45,8 +45,8 @@ class LogReporter:
 
 def train_point(request: Request, log: TextIO) -> Reply:
     """One point, trained in this process: the reply (exit code and result) `nnctl train` would give."""
-    from nnctl.commands.start import train_config
     from nnctl.errors import NnctlError, one_line
+    from nnctl.training.entry import train_config
 
     try:
         path, result = train_config(request.config, request.overrides, Path(request.runs_dir), request.name,
@@ -66,7 +66,7 @@ def train_point(request: Request, log: TextIO) -> Reply:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = argparse.ArgumentParser(prog="nnctl.commands.worker")
+    args = argparse.ArgumentParser(prog="nnctl.sweeps.worker")
     args.add_argument("--threads", type=int, default=0)
     threads = args.parse_args(argv).threads
     proto = os.fdopen(os.dup(1), "w", buffering=1)

@@ -1,7 +1,8 @@
-"""Run a sweep, as `nnctl sweep` and `nnctl.sweep()` both do (the sweeps' `start.train_config`):
-a grid (commands/sweep.py) or an Optuna search (commands/search.py) planned and checked, its
-workers sized, its points trained by the executor, the runs ranked on validation, the exit
-code, and the sweep folder's report.html. Nothing here prints: progress goes to `say`.
+"""Run a sweep, as `nnctl sweep` and `nnctl.sweep()` both do (what training/entry.py's
+`train_config` is for a run): a grid (sweeps/grid.py) or an Optuna search (sweeps/search.py)
+planned and checked, its workers sized, its points trained by the executor (sweeps/executor.py,
+warm sweeps/worker.py processes), the runs ranked on validation, the exit code, and the sweep
+folder's report.html. Nothing here prints: progress goes to `say`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def _search(config: Path, grid: Mapping[str, list[Any]] | None, base: list[str],
             parallel: int | str, seed: int, space: list[str] | None, search: str | None, trials: int | None,
             objective: str | None, prune: str, storage: str | None, sort: str | None, dry_run: bool,
             say: Callable[[str], None], worker: Any) -> Sweep:
-    from nnctl.commands import search as core
     from nnctl.run import leaderboard
+    from nnctl.sweeps import search as core
 
     s = core.plan(config, space or [], dict(grid or {}), base, runs_dir, search or "tpe", trials, objective, prune,
                   storage, seed)
@@ -73,8 +74,8 @@ def _search(config: Path, grid: Mapping[str, list[Any]] | None, base: list[str],
 def _grid(config: Path, grid: Mapping[str, list[Any]] | None, base: list[str], runs_dir: Path,
           parallel: int | str, random: int | None, seed: int, repeat: int, sort: str | None, dry_run: bool,
           say: Callable[[str], None], worker: Any) -> Sweep:
-    from nnctl.commands import sweep as core
     from nnctl.run import leaderboard
+    from nnctl.sweeps import grid as core
 
     plan = core.plan(config, dict(grid or {}), base, runs_dir, random, seed, repeat)
     n = auto_parallel(parallel, len(plan.points))
