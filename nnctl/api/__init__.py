@@ -38,7 +38,7 @@ from nnctl.api.runs import Leaderboard, parse_grid, plot, runs  # noqa: F401
 from nnctl.config import Overrides, items
 from nnctl.engine.reporter import Reporter
 from nnctl.run import folder as run_folder
-from nnctl.sweeps import run as sweeps
+from nnctl.sweeps import entry as sweeps
 from nnctl.training.entry import ConfigSource  # a path or a mapping: one spelling
 
 

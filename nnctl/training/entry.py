@@ -41,8 +41,8 @@ def train_config(config: ConfigSource | None, overrides: Overrides = None, runs_
     Returns (run folder, result); raises UserError, TrainingFailed or Interrupted."""
     from nnctl.engine.prepare import prepare
     from nnctl.run.text import sizes_line
-    from nnctl.training.run import check_resumable, result
-    from nnctl.training.run import train as train_run
+    from nnctl.training.trainer import check_resumable, result
+    from nnctl.training.trainer import train as train_run
 
     reporter = reporter or NullReporter()
     runs_dir = runs_dir or runs.default_runs_dir()

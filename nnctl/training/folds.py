@@ -23,7 +23,7 @@ def train_folds(cfg: Config, config_dir: Path | None, runs_dir: Path, reporter: 
                 mlflow: bool = False) -> tuple[Path, dict[str, Any]]:
     """Train the K folds; returns (the folder, the result `nnctl train --json` prints)."""
     from nnctl.run.text import sizes_line
-    from nnctl.training.run import train
+    from nnctl.training.trainer import train
 
     reporter = reporter or NullReporter()
     k = int(cfg.data.folds)

@@ -12,7 +12,7 @@ from fake_engine import FakeWorker
 
 import nnctl
 from conftest import write_config
-from nnctl.sweeps.run import auto_parallel
+from nnctl.sweeps.entry import auto_parallel
 
 CONFIG = ("data: {source: iris, validation_split: 0.2}\n"
           "layers: [{Dense: {units: 8, activation: relu}}, {Dense: {units: 3, activation: softmax}}]\nepochs: 2\n")
