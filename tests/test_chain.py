@@ -1,11 +1,12 @@
 """What users run: every example config through the whole chain in new processes.
 
 train (one epoch, in its own `nnctl` process), then summary, evaluate, predict (where there is an
-input to predict), export (saved_model and one more format) and train --resume on that run folder,
+input to predict), export (saved_model, and keras where that is the config's second format; TFLite
+and ONNX in the slow tier, below) and train --resume on that run folder,
 all in one new process that has loaded nothing before (`nnctl_session`): in-process tests share
 imports and registered classes that a new process does not have (a Maxout or Keras Application
 run once failed here), and a clean load is what each command must survive. For the configs in
-ONE_PROCESS_EACH (nnctl's own layer, a table, a graph) every command is its
+ONE_PROCESS_EACH (nnctl's own layer, a table) every command is its
 own `nnctl` process, literally as a user types them. The training is `shared_run`'s: other test
 files reuse these runs. Each config's chain is a test of its own, so that xdist spreads them over its workers.
 """
@@ -41,7 +42,7 @@ SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_h
                  "mnist_mlp": "tflite", "digits_folder": "tflite", "digits_segmentation": "tflite",
                  "digits_sums": "tflite", "transfer_vgg16": "tflite"}
 
-ONE_PROCESS_EACH = {"slides_keras2", "penguins", "autompg_two_heads"}
+ONE_PROCESS_EACH = {"slides_keras2", "penguins"}
 
 
 def _input_for(config: Path, work: Path) -> Path | None:
@@ -80,7 +81,7 @@ def _chain(config: Path, root: Path, shared_run: Callable[..., SharedRun]) -> di
     done["run"] = run
     done["trained"] = json.loads((run / "metrics.json").read_text())
     source = _input_for(config, work)
-    second = SECOND_FORMAT.get(config.stem)
+    second = SECOND_FORMAT.get(config.stem) if SECOND_FORMAT.get(config.stem) == "keras" else None  # see below
     steps = {"summary": ["summary", run], "evaluate": ["evaluate", run, "--json"],
              "predict": ["predict", run, source] if source else None,
              "saved_model": ["export", run, "--format", "saved_model", "--json"],
@@ -150,3 +151,21 @@ def test_the_chain_covers_nnctls_own_layers_and_an_application() -> None:
     texts = {c.stem: c.read_text() for c in CONFIG_FILES}
     assert any("Maxout" in t for t in texts.values())
     assert any("VGG16" in t and "weights: null" in t for t in texts.values())
+
+
+@pytest.mark.slow  # 12 TFLite and ONNX conversions of several seconds each: the slow tier (.ci/run runs it)
+@pytest.mark.parametrize("config", [c for c in CONFIG_FILES if SECOND_FORMAT.get(c.stem, "keras") != "keras"],
+                         ids=[c.stem for c in CONFIG_FILES if SECOND_FORMAT.get(c.stem, "keras") != "keras"])
+def test_every_kind_of_model_exports_its_second_format_in_a_new_process(config: Path, tmp_path: Path,
+                                                                       shared_run: Callable[..., SharedRun]) -> None:
+    """The chain's second export format where it is TFLite or ONNX (the default tier's chain exports
+    saved_model for every config, and keras where that is the second format)."""
+    if not _available(config):
+        pytest.skip(f"{config.name}'s data is not on this machine (see nnctl datasets)")
+    trained = shared_run(config, *example_args(config))
+    _ok(trained.process, "train")
+    run = trained.copy(tmp_path / "runs")
+    (exported,) = nnctl_session([["export", run, "--format", SECOND_FORMAT[config.stem], "--json"]], cwd=tmp_path)
+    _ok(exported, f"export ({SECOND_FORMAT[config.stem]})")
+    found = json.loads(exported.stdout.strip().splitlines()[-1])
+    assert Path(found["path"]).exists() and found["max_abs_diff"] <= 1e-4

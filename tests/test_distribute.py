@@ -172,6 +172,7 @@ def test_ctrl_c_while_waiting_for_peers_exits_130_at_once(config: Path) -> None:
     assert err.strip().splitlines()[-1] == "error: interrupted while waiting for the other workers to join"
 
 
+@pytest.mark.slow  # the cluster from Slurm's variables: two more workers; the slow tier (.ci/run)
 def test_multi_worker_cluster_from_a_slurm_allocation(tmp_path: Path, config: Path) -> None:
     """One Slurm task (the variables srun sets) resolved by TensorFlow's SlurmClusterResolver."""
     port = free_ports(1)[0]
@@ -256,6 +257,7 @@ def test_mixed_bfloat16_with_a_normalization_layer_that_adapts(cli, tmp_path: Pa
     assert policies == {"Normalization": "float32", "LSTM": "mixed_bfloat16", "Dense": "float32"}
 
 
+@pytest.mark.slow  # a kill -9 soak of two workers: the slow tier (.ci/run)
 def test_a_worker_killed_mid_run_leaves_nothing_the_chief_names_it_and_both_resume(tmp_path: Path,
                                                                                    config: Path) -> None:
     """SIGKILL of worker 1's `nnctl` (the process a user sees): the training process it forked dies

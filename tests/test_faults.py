@@ -18,6 +18,8 @@ from conftest import IRIS, nnctl, nnctl_command, write_config
 
 GRID = ["--grid", "optimizer.learning_rate=0.05,0.02,0.01", "--parallel", "1"]
 
+pytestmark = pytest.mark.slow  # kill -9 soaks of sweeps and searches: the slow tier (.ci/run runs it)
+
 
 def workers_of(runs: Path) -> list[int]:
     """The warm worker processes training into `runs` (found by the environment they inherited)."""

@@ -24,6 +24,8 @@ from conftest import IRIS, nnctl, nnctl_command, one_line_error, write_config
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 TRIALS = 6
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server and three processes through a kill: the slow tier (.ci/run runs it)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

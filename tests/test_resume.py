@@ -76,6 +76,7 @@ def test_resume_refuses_a_changed_config_and_a_finished_run(cli, tmp_path: Path)
     assert r.exit_code == 2 and "--resume" in r.stderr
 
 
+@pytest.mark.slow  # kill -9 soaks: the slow tier (.ci/run); SIGTERM's exact resume stays in the default tier
 def test_sigkill_at_a_random_moment_then_resume_matches(tmp_path: Path) -> None:
     """The kill-and-resume script, once: SIGKILL mid-training (and again mid-resume), resume, compare."""
     p = subprocess.run([sys.executable, REPO / "benchmarks" / "kill_resume.py", "--repeats", "1", "--epochs", "3",
@@ -103,6 +104,7 @@ def test_short_epochs_write_the_last_one_and_the_interval_is_checked(cli, tmp_pa
     assert len(run_dirs(tmp_path)) == 2  # the refused ones wrote nothing
 
 
+@pytest.mark.slow  # kill -9 soaks: the slow tier (.ci/run)
 def test_sigkill_between_two_timed_checkpoints_then_resume_matches(cli, tmp_path: Path) -> None:
     """checkpoint_every: 1 (second) with epochs of a fraction of that: a kill loses the epochs after the newest
     checkpoint, and the resume trains them again to the same values as an unbroken run."""

@@ -76,6 +76,7 @@ def test_a_pruned_point_is_a_run_folder_with_status_pruned_never_resumed(cli, tm
     assert resumed.exit_code == 2 and "pruned" in resumed.stderr
 
 
+@pytest.mark.slow  # two sweep processes on one study: the slow tier (.ci/run); one study resumed is in the default tier
 def test_two_processes_work_on_one_study_without_repeating_a_trial(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS)
     args = ["sweep", cfg, "--space", "optimizer.learning_rate=log(1e-3, 1e-1)", "--trials", "4", "--parallel", "1"]

@@ -166,6 +166,7 @@ def test_the_shell_sweep_script_and_its_nnctl_sweep_twin_cover_the_same_points(t
     assert {(float(a), int(b)) for a, b in twin} == {(float(a), int(b)) for a, b in points}
 
 
+@pytest.mark.slow  # a sweep interrupted mid-point, re-run: the slow tier (.ci/run); tests/fast resumes sweeps too
 def test_an_interrupted_sweep_resumes_its_interrupted_run_from_the_checkpoint(tmp_path: Path) -> None:
     import signal
 

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import IRIS as BASE
 from conftest import nnctl, start_nnctl, write_config
 
@@ -31,6 +33,7 @@ def test_a_warm_workers_point_equals_a_standalone_run(tmp_path: Path) -> None:
     assert a["test"] == b["test"] and a["val"] == b["val"] and a["params"] == b["params"]
 
 
+@pytest.mark.slow  # a worker killed mid-point: the slow tier (.ci/run)
 def test_a_point_that_kills_its_worker_is_failed_and_the_next_gets_a_new_worker(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS.replace("epochs: 5", "epochs: 40"))
     p = start_nnctl("sweep", cfg, "--grid", "optimizer.learning_rate=0.01,0.02", "--json", "--parallel", "1")

