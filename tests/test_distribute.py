@@ -219,6 +219,7 @@ def test_mixed_precision_is_honoured_and_recorded(cli, config: Path) -> None:
                if layer["class_name"] == "Dense")
 
 
+@pytest.mark.slow  # four processes at once: the slow tier (.ci/run)
 def test_sweep_points_run_by_a_scheduler_land_in_distinct_folders(tmp_path: Path, config: Path) -> None:
     """The README's Slurm-array recipe, with two array tasks started at the same moment:
     task N runs line N of `nnctl sweep --dry-run` into the one shared runs folder."""

@@ -158,7 +158,7 @@ def _start_long_run(tmp_path: Path, every: str = "epoch") -> tuple[subprocess.Po
     return proc, run
 
 
-@pytest.mark.parametrize("every", ["epoch", "10"])
+@pytest.mark.parametrize("every", [pytest.param("epoch", marks=pytest.mark.slow), "10"])  # the default, 10 s, here
 def test_sigterm_finishes_the_batch_saves_and_exits_130(cli, tmp_path: Path, every: str) -> None:
     """Every epoch checkpointed, or every 10 s: then the newest whole epoch, held in memory, is written
     on the signal."""

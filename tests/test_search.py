@@ -133,6 +133,7 @@ def test_a_test_metric_is_refused_as_the_objective(cli, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--objective" in r.stderr and "use val_accuracy" in r.stderr, r.stderr
 
 
+@pytest.mark.slow  # a study in SQLite with hyperband: the slow tier (.ci/run); median pruning is in the default tier
 def test_a_grid_search_in_a_database_with_hyperband_pruning(cli, tmp_path: Path) -> None:
     """--search grid tries every choice once; --storage puts the study in any database Optuna takes."""
     cfg = write_config(tmp_path / "iris.yaml", IRIS)
@@ -148,6 +149,7 @@ def test_a_grid_search_in_a_database_with_hyperband_pruning(cli, tmp_path: Path)
     assert ranges.exit_code == 2 and "grid search takes choice(...)" in ranges.stderr
 
 
+@pytest.mark.slow  # real training of what tests/fast proves on the fake engine: the slow tier (.ci/run)
 def test_a_search_on_val_r2_score_maximises_it(tmp_path: Path) -> None:
     """R² rises: Keras records its direction as up, and the study must maximise it (a name rule that
     knew only accuracy-like names minimised it)."""
