@@ -192,6 +192,12 @@ def run_cli(*args: str) -> Result:
     return Result(r.exit_code, r.stdout, r.stderr)
 
 
+def cli_process(*args: object) -> subprocess.CompletedProcess:
+    """`run_cli`'s in-process run as a finished process's record, for helpers that take either."""
+    r = run_cli(*map(str, args))
+    return subprocess.CompletedProcess(["nnctl", *map(str, args)], r.exit_code, r.stdout, r.stderr)
+
+
 @pytest.fixture
 def cli():
     return run_cli

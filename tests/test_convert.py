@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import last_json, nnctl, nnctl_session, one_line_error, run_cli
+from conftest import cli_process, last_json, nnctl, nnctl_session, one_line_error
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -59,11 +59,6 @@ def script_params() -> dict[str, int]:
 TRAINED = {"mnist_mlp_keras2.py", "functional_mnist_keras3.py"}
 PUBLIC = ["mnist_mlp_keras2.py", "mnist_cnn_keras2.py", "mnist_convnet_keras3.py", "functional_mnist_keras3.py",
           "fashion_augment_tfkeras.py"]
-
-
-def as_process(r: object) -> subprocess.CompletedProcess:
-    """An in-process run (conftest's run_cli) as a finished process's record."""
-    return subprocess.CompletedProcess(["nnctl"], r.exit_code, r.stdout, r.stderr)
 
 
 def validated_params(config: Path, *sets: str) -> int:
@@ -138,7 +133,7 @@ def test_a_public_script_converts_validates_and_trains_one_epoch(tmp_path: Path,
         checked, run = validate_and_train(tmp_path / "c.yaml", "--set", "data.fraction=0.1")
         assert run["status"] == "completed"
     else:  # the parameter count in this process; the config trains in the slow tier (below)
-        checked = parameters_of(as_process(run_cli("validate", tmp_path / "c.yaml", "--set", "data.fraction=0.1")))
+        checked = parameters_of(cli_process("validate", tmp_path / "c.yaml", "--set", "data.fraction=0.1"))
     assert checked == real
     assert cfg["data"]["source"] in ("mnist", "fashion_mnist")
     if "fashion" in script:  # ImageDataGenerator's arguments and the EarlyStopping callback

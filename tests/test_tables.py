@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CONFIGS, nnctl, run_cli
+from conftest import CONFIGS, cli_process, nnctl
 
 PENGUINS = CONFIGS / "data" / "penguins.csv"
 AIRQUALITY = CONFIGS / "data" / "airquality.csv"
@@ -29,8 +29,7 @@ DENSE = "[{Dense: {units: 16, activation: relu}}, %s]"
 
 def validate(*args: object, cwd: Path) -> subprocess.CompletedProcess:
     """`nnctl validate` in this process (TensorFlow imported once): for checks of what is read, not of a chain."""
-    r = run_cli("validate", *args)
-    return subprocess.CompletedProcess(["nnctl", "validate"], r.exit_code, r.stdout, r.stderr)
+    return cli_process("validate", *args)
 
 
 def ok(p: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -51,8 +50,7 @@ def refused(p: subprocess.CompletedProcess, *fragments: str) -> str:
 def train(tmp: Path, config: Path, *args: str) -> tuple[Path, dict]:
     """`nnctl train` in this process (TensorFlow imported once); what the run does in a new
     process is each test's `nnctl predict` or export, and test_chain's penguins chain."""
-    r = run_cli("-q", "train", config, *args)
-    p = ok(subprocess.CompletedProcess(["nnctl", "train"], r.exit_code, r.stdout, r.stderr))
+    p = ok(cli_process("-q", "train", config, *args))
     run = Path(p.stdout.strip().splitlines()[-1])
     if not run.is_absolute():
         run = tmp / run
