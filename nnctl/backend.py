@@ -17,13 +17,16 @@ from typing import Any
 VERBOSE = False  # set by the CLI's --verbose
 
 _IMPORTED: list[Any] = []
+_THREADED: list[int] = []  # the pid that applied NNCTL_THREADS: the warm server's children apply their own
 _STARTED: list[bool] = []
+_PRELOADED: list[bool] = []  # imported by the warm server, which never starts the runtime
 _LOCK = threading.Lock()  # data may load on another thread meanwhile, and some loaders need Keras
 
 
-def keras(start: bool = True) -> Any:
+def keras(start: bool = True, threads: bool = True) -> Any:
     """Import and return the keras module (TensorFlow backend); thread-safe.
 
+    threads=False (the warm server's preload) leaves NNCTL_THREADS to each command's process.
     start=False leaves TensorFlow's runtime uninitialised: distribution strategies and
     logical devices must be set up before its first op (see distribute.py).
     """
@@ -32,6 +35,13 @@ def keras(start: bool = True) -> Any:
             if not _IMPORTED:
                 done = "keras" in sys.modules and "tensorflow" in sys.modules  # imported before nnctl asked
                 _IMPORTED.append(sys.modules["keras"] if done else _import())
+    if threads and not _STARTED and os.getpid() not in _THREADED:  # thread pools are fixed at the first op
+        with _LOCK:
+            if not _STARTED and os.getpid() not in _THREADED:
+                import tensorflow as tf
+
+                _threads(tf)
+                _THREADED.append(os.getpid())
     if start and not _STARTED:
         with _LOCK, quiet():
             if not _STARTED:
@@ -40,6 +50,17 @@ def keras(start: bool = True) -> Any:
                 tf.constant(0.0) + 1.0  # loads the lazily loaded C++ modules, finds devices
                 _STARTED.append(True)
     return _IMPORTED[0]
+
+
+def preload() -> None:
+    """Import TensorFlow and Keras without starting TensorFlow's runtime (the warm server, before it forks)."""
+    keras(start=False, threads=False)
+    _PRELOADED.append(True)
+
+
+def runtime_started() -> bool:
+    """Whether TensorFlow's runtime may have started in this process (it fixes thread pools and devices)."""
+    return bool(_STARTED) or ("tensorflow" in sys.modules and not _PRELOADED)
 
 
 @contextlib.contextmanager
@@ -70,7 +91,6 @@ def _import() -> Any:
 
         if not VERBOSE:
             tf.get_logger().setLevel("ERROR")
-        _threads(tf)
     return k
 
 

@@ -1,8 +1,8 @@
 """Every test gets its own runs folder and Keras cache, and never touches the network.
 
 `nnctl(...)` runs the installed `nnctl` as a user types it, in a new process (the proof of what
-users run); `nnctl_session(...)` runs several commands one after another in one new process (a
-clean load of a run, once); `cli(...)` runs it in-process through Typer's test runner (for speed).
+users run): through the warm server as users get it, which the session shares (NNCTL_DAEMON_DIR,
+stopped at the end); `cli(...)` runs it in-process through Typer's test runner.
 `shared_run(config, *args)` trains an example config once for the whole test session, whichever
 xdist worker asks first, and hands each test a copy of the run folder.
 """
@@ -13,10 +13,12 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,19 +32,38 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
 
 
+# One warm server and one Keras folder for the session, shared by xdist's workers (they inherit the
+# environment the controller sets here): Keras reads KERAS_HOME when it is imported, so a folder per
+# test would mean a server per test. The controller stops the server when the session ends.
+if "PYTEST_XDIST_WORKER" not in os.environ and "NNCTL_TEST_SESSION" not in os.environ:
+    os.environ["NNCTL_TEST_SESSION"] = tempfile.mkdtemp(prefix="nnctl-tests-")
+    os.environ["NNCTL_DAEMON_DIR"] = os.path.join(os.environ["NNCTL_TEST_SESSION"], "daemon")
+    os.environ["KERAS_HOME"] = os.path.join(os.environ["NNCTL_TEST_SESSION"], "keras-home")
+    os.environ["NNCTL_DAEMON_IDLE"] = "300"  # a session that dies without its end leaves none for long
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "PYTEST_XDIST_WORKER" not in os.environ and os.path.isdir(os.environ.get("NNCTL_DAEMON_DIR", "")):
+        from nnctl.daemon import control
+
+        control.stop(os.environ)
+        shutil.rmtree(os.environ["NNCTL_TEST_SESSION"], ignore_errors=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """xdist's `--dist loadgroup` (pyproject): a test file's tests stay on one worker, so that its
-    module fixtures are set up once, except test_chain's: each config's chain is a test of its own
-    that whichever worker is free takes."""
+    """xdist's `--dist loadgroup` (pyproject): a file whose fixtures are module- or class-scoped stays
+    on one worker, so that they are set up once; every other test goes to whichever worker is free."""
+    shared: dict[Path, bool] = {}
     for item in items:
-        if item.path.name != "test_chain.py":
+        if item.path not in shared:
+            shared[item.path] = bool(re.search(r"scope=\"(module|class)\"", item.path.read_text()))
+        if shared[item.path]:
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NNCTL_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setenv("NNCTL_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -71,36 +92,6 @@ def start_nnctl(*args: object, cwd: Path | None = None, env: dict[str, str] | No
     """One `nnctl` process, started: for tests that signal it, kill it or run several at once."""
     return subprocess.Popen([*nnctl_command(), *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-_SESSION = r"""
-import json, sys, traceback
-from typer.testing import CliRunner
-from nnctl.cli import app
-done = []
-for argv in json.loads(open(sys.argv[1]).read()):
-    r = CliRunner().invoke(app, argv)
-    stderr = r.stderr
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        stderr += "".join(traceback.format_exception(r.exception))
-    done.append({"args": argv, "returncode": r.exit_code, "stdout": r.stdout, "stderr": stderr})
-open(sys.argv[1], "w").write(json.dumps(done))
-"""
-
-
-def nnctl_session(commands: Iterable[list[object]], cwd: Path, env: dict[str, str] | None = None,
-                  timeout: float = 900) -> list[subprocess.CompletedProcess]:
-    """Several nnctl commands, one after another, in one new Python process through the CLI's own
-    app: the process has loaded nothing a command did not load itself, yet pays TensorFlow's
-    import once. Returns a finished process's record per command."""
-    todo = cwd / f".session-{os.getpid()}-{id(commands)}.json"
-    todo.write_text(json.dumps([[str(a) for a in argv] for argv in commands]))
-    p = subprocess.run([sys.executable, "-c", _SESSION, str(todo)], cwd=cwd, env={**os.environ, **(env or {})},
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, p.stderr[-3000:]
-    done = json.loads(todo.read_text())
-    todo.unlink()
-    return [subprocess.CompletedProcess(d["args"], d["returncode"], d["stdout"], d["stderr"]) for d in done]
 
 
 # Tiny trainings of the big example configs: a share of every split (60,000 images; VGG16 on 1,797;
@@ -146,8 +137,7 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Shared
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not record.exists():
                 p = nnctl("-q", "train", config, *args, "--json", cwd=folder, timeout=600,
-                          env={"NNCTL_RUNS_DIR": str(folder / "runs"), "KERAS_HOME": str(root / "keras-home"),
-                               "NNCTL_OFFLINE": "1", "NNCTL_THREADS": "1"})
+                          env={"NNCTL_RUNS_DIR": str(folder / "runs"), "NNCTL_OFFLINE": "1", "NNCTL_THREADS": "1"})
                 record.write_text(json.dumps({"args": p.args, "returncode": p.returncode, "stdout": p.stdout,
                                               "stderr": p.stderr}))
         r = json.loads(record.read_text())

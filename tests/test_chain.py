@@ -1,15 +1,15 @@
 """What users run: every example config through the whole chain in new processes (one config of
 each kind of model in the default tier, the rest in the slow tier: SLOW_CHAINS).
 
-train (one epoch, in its own `nnctl` process), then summary, evaluate, predict (where there is an
-input to predict), export (saved_model, and keras where that is the config's second format; TFLite
-and ONNX in the slow tier, below) and train --resume on that run folder,
-all in one new process that has loaded nothing before (`nnctl_session`): in-process tests share
-imports and registered classes that a new process does not have (a Maxout or Keras Application
-run once failed here), and a clean load is what each command must survive. For the configs in
-ONE_PROCESS_EACH (nnctl's own layer, a table) every command is its
-own `nnctl` process, literally as a user types them. The training is `shared_run`'s: other test
-files reuse these runs. Each config's chain is a test of its own, so that xdist spreads them over its workers.
+train (one epoch), then summary, evaluate, predict (where there is an input to predict), export
+(saved_model, and keras where that is the config's second format; TFLite and ONNX in the slow
+tier, below) and train --resume on that run folder, each its own `nnctl` process as a user types
+them: through the warm server (a fresh fork per command: in-process tests share imports and
+registered classes that a new process does not have, and a Maxout or Keras Application run once
+failed there). For the configs in COLD (nnctl's own layer) every command runs with
+NNCTL_DAEMON=0: a new interpreter each, as without the server. The training is `shared_run`'s:
+other test files reuse these runs. Each config's chain is a test of its own, so that xdist spreads
+them over its workers.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, SharedRun, example_args, nnctl, nnctl_session
+from conftest import CONFIGS, SharedRun, example_args, nnctl
 from nnctl.data.builtin import availability
 
 # Slowest first, so that xdist's workers, which take these tests one by one, end together.
@@ -43,7 +43,7 @@ SECOND_FORMAT = {"reviews_text": "keras", "autompg_csv": "keras", "autompg_two_h
                  "mnist_mlp": "tflite", "digits_folder": "tflite", "digits_segmentation": "tflite",
                  "digits_sums": "tflite", "transfer_vgg16": "tflite"}
 
-ONE_PROCESS_EACH = {"slides_keras2", "penguins"}
+COLD = {"slides_keras2"}
 
 
 def _input_for(config: Path, work: Path) -> Path | None:
@@ -90,10 +90,9 @@ def _chain(config: Path, root: Path, shared_run: Callable[..., SharedRun]) -> di
              "resume": ["-q", "train", "--resume", run, "--epochs", "2", "--json"]}
     todo = {k: v for k, v in steps.items() if v is not None}
     done.update({k: None for k in steps})
-    if config.stem in ONE_PROCESS_EACH:
-        done.update({k: nnctl(*argv, cwd=work, env=env) for k, argv in todo.items()})
-    else:
-        done.update(zip(todo, nnctl_session(todo.values(), cwd=work, env=env), strict=True))
+    if config.stem in COLD:
+        env["NNCTL_DAEMON"] = "0"
+    done.update({k: nnctl(*argv, cwd=work, env=env) for k, argv in todo.items()})
     return done
 
 
@@ -175,7 +174,7 @@ def test_every_kind_of_model_exports_its_second_format_in_a_new_process(config: 
     trained = shared_run(config, *example_args(config))
     _ok(trained.process, "train")
     run = trained.copy(tmp_path / "runs")
-    (exported,) = nnctl_session([["export", run, "--format", SECOND_FORMAT[config.stem], "--json"]], cwd=tmp_path)
+    exported = nnctl("export", run, "--format", SECOND_FORMAT[config.stem], "--json", cwd=tmp_path)
     _ok(exported, f"export ({SECOND_FORMAT[config.stem]})")
     found = json.loads(exported.stdout.strip().splitlines()[-1])
     assert Path(found["path"]).exists() and found["max_abs_diff"] <= 1e-4

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import cli_process, last_json, nnctl, nnctl_session, one_line_error
+from conftest import cli_process, last_json, nnctl, one_line_error
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -75,9 +75,8 @@ def parameters_of(p: subprocess.CompletedProcess) -> int:
 def validate_and_train(config: Path, *args: str) -> tuple[int, dict]:
     """`nnctl validate CONFIG` then `nnctl train CONFIG --epochs 1 ARGS`, in one new process: the
     validated parameter count and the training's result."""
-    checked, trained = nnctl_session([["validate", config, *args],
-                                      ["train", config, *args, "--epochs", "1", "--no-report", "--json"]],
-                                     cwd=config.parent)
+    checked = nnctl("validate", config, *args, cwd=config.parent)
+    trained = nnctl("train", config, *args, "--epochs", "1", "--no-report", "--json", cwd=config.parent)
     return parameters_of(checked), last_json(trained)
 
 

@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nnctl"
 # The package layout's diagram (docs/contributing.md), bottom to top: a layer may import from its own
 # and lower layers only.
 LAYERS = [
-    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions", "nnctl.version"},
+    {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions", "nnctl.version",
+     "nnctl.daemon.control"},  # the warm server's socket and messages: the standard library only
     {"nnctl.config"},
     {"nnctl.data", "nnctl.model"},
     {"nnctl.run", "nnctl.layers"},
@@ -29,6 +30,7 @@ LAYERS = [
     {"nnctl.api"},  # nnctl/api/__init__.py re-exports api.configs and api.runs
     {"nnctl.server"},
     {"nnctl.cli"},
+    {"nnctl.daemon"},  # the entry point and the warm server, which run the CLI
 ]
 # `import nnctl` is the API's front door: `nnctl.train` loads nnctl.api on first use (a lazy re-export).
 FACE = {("nnctl", "nnctl.api")}
@@ -40,6 +42,8 @@ CLI_EXCEPTIONS = {
                      "before any command runs; `handled` reads it to show a traceback",
     "nnctl.run.text": "the lines the CLI prints (an epoch, split sizes, precision, aligned tables) are the ones "
                       "the core's progress reports write: one spelling, plain string functions",
+    "nnctl.daemon.control": "`nnctl daemon status/stop` manage the warm server, which runs the CLI itself and "
+                            "so sits above it; they use only its socket helpers",
     "nnctl.server": "`nnctl serve` starts the HTTP service, a front end beside the CLI and above the API in "
                     "LAYERS, so the API cannot start it",
 }

@@ -147,7 +147,7 @@ def _read(root: Path, pattern: str) -> str | None:
 
 def _start_long_run(tmp_path: Path, every: str = "epoch") -> tuple[subprocess.Popen, Path]:
     cfg = write_config(tmp_path / "long.yaml", DROPOUT_CNN.replace("epochs: 4", "epochs: 200")
-                       .replace("batch_size: 32", "batch_size: 8")
+                       .replace("batch_size: 32", "batch_size: 8").replace("patience: 10", "patience: 1000")
                        .replace("checkpoint_every: epoch", f"checkpoint_every: {every}"))
     proc = start_nnctl("train", cfg)
     deadline = time.time() + 120

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,7 +89,7 @@ def new_app(help: str, cls: type[TyperGroup] = TyperGroup) -> App:
 
 # The order a user meets the commands in (what `nnctl --help` lists), not the order their modules register.
 COMMANDS = ["train", "validate", "summary", "evaluate", "predict", "export", "runs", "sweep", "plot", "report",
-            "serve", "init", "datasets", "config", "schema", "convert"]
+            "serve", "init", "datasets", "config", "schema", "convert", "daemon"]
 
 
 class InOrder(TyperGroup):
@@ -117,6 +118,9 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    no_daemon: Annotated[bool, typer.Option(
+        "--no-daemon", help="Run in this process, not in the warm nnctl server (as NNCTL_DAEMON=0); "
+                            "the `nnctl` entry point reads it before this app starts.")] = False,
 ) -> None:
     import signal
 
@@ -139,28 +143,35 @@ def warn(messages: list[str]) -> None:
 
 
 def run() -> None:
+    """The `nnctl` command in this process (the warm server's children call `invoke` and `finish`)."""
+    code = invoke(sys.argv[1:])
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    finish()
+    os._exit(code)
+
+
+def invoke(argv: list[str]) -> int:
+    """Run one command line; its exit code (a message Typer exits with goes to stderr, code 1)."""
     try:
-        app()
+        app(args=argv, prog_name="nnctl")
     except SystemExit as e:
-        if "tensorflow" not in sys.modules:
-            raise
-        _exit_now(e.code)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return 1
+        return e.code or 0
+    return 0
 
 
-def _exit_now(code: int | str | None) -> None:
-    """End the process without the interpreter's teardown once TensorFlow is loaded.
+def finish() -> None:
+    """What a normal exit runs first (atexit: logging, multiprocessing) and the streams flushed.
 
-    Freeing TensorFlow's modules and C++ state takes about a second (0.96 s after a bare
-    `import keras`, against 0.05 s this way) and writes nothing: by now every run file is
-    closed and renamed into place. atexit handlers still run and the streams are flushed.
+    Once TensorFlow is loaded the process then ends with os._exit: freeing TensorFlow's modules and
+    C++ state takes about a second (0.96 s after a bare `import keras`, against 0.05 s this way) and
+    writes nothing, since by now every run file is closed and renamed into place.
     """
     import atexit
-    import os
 
-    if isinstance(code, str):
-        print(code, file=sys.stderr)
-        code = 1
-    atexit._run_exitfuncs()  # what a normal exit runs first (logging, multiprocessing)
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code or 0)

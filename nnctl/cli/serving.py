@@ -1,4 +1,5 @@
-"""`nnctl serve`: a finished run as an HTTP prediction service (nnctl/server)."""
+"""`nnctl serve`: a finished run as an HTTP prediction service (nnctl/server); `nnctl daemon`: the warm
+server that ordinary commands run in (nnctl/daemon)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from nnctl.cli.app import app, err
+from nnctl.cli.app import JsonOpt, app, err, new_app, out
+from nnctl.errors import UserError
 
 
 @app.command()
@@ -38,3 +40,51 @@ def serve(
         err.print("stop with Ctrl-C or SIGTERM: requests in flight finish first", highlight=False)
 
     serving.run(routes.make_app(predictor, name, int(max_body_mb * 2**20)), sock, ready)
+
+
+daemon_app = new_app("The warm nnctl server that commands run in (started by the first command; "
+                     "NNCTL_DAEMON=0 or --no-daemon runs without it).")
+app.add_typer(daemon_app, name="daemon")
+
+
+@daemon_app.command("status")
+def daemon_status(as_json: JsonOpt = False) -> None:
+    """List this installation's warm servers: pid, age, commands served and running, memory."""
+    import json
+    import os
+    import time
+
+    from nnctl.daemon import control
+
+    try:
+        current = control.socket_path(os.environ)
+        found = control.servers(os.environ)
+    except OSError as e:  # a folder others can enter, or a path too long for a socket: no server there
+        raise UserError(str(e), "NNCTL_DAEMON_DIR") from None
+    if as_json:
+        print(json.dumps([{**info, "socket": str(path), "current": path == current} for path, info in found]))
+        return
+    for path, info in found:
+        state = ("current" if path == current else "other environment" if path.name.split("-")[1] ==
+                 current.name.split("-")[1] else "stale (other code: replaced on the next command)")
+        out.print(f"pid {info['pid']}  up {time.time() - info['started']:.0f} s  served {info['served']}  "
+                  f"running {info['running']}  "
+                  f"{info['rss_mb']:.0f} MB  {state}  {path}", highlight=False)
+    if not found:
+        err.print("no warm server is running; the next command starts one"
+                  + (" (off here: NNCTL_DAEMON=0)" if control.disabled(os.environ) else ""), highlight=False)
+
+
+@daemon_app.command("stop")
+def daemon_stop() -> None:
+    """Stop this installation's warm servers; commands they are running go on to their end."""
+    import os
+
+    from nnctl.daemon import control
+
+    try:
+        stopped = control.stop(os.environ)
+    except OSError as e:
+        raise UserError(str(e), "NNCTL_DAEMON_DIR") from None
+    err.print(f"stopped {len(stopped)} warm server(s)" + (f": pid {', '.join(map(str, stopped))}" if stopped
+                                                          else ""), highlight=False)

@@ -238,7 +238,9 @@ def supervise(spec: Distribution) -> None:
     """Fork; return in the child (which trains). The parent supervises and never returns."""
     import signal
 
-    if "tensorflow" in sys.modules:
+    from nnctl import backend
+
+    if backend.runtime_started():  # the warm server's fork has imported TensorFlow but started nothing
         raise UserError("multi_worker must start in a fresh process (TensorFlow is loaded already)", KEY)
     read_end, write_end = os.pipe()
     sys.stdout.flush()

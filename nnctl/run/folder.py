@@ -70,6 +70,11 @@ def create(runs_dir: Path, name: str) -> Path:
     raise UserError(f"could not create a run folder for {stem} in {runs_dir}")
 
 
+# The process a user sees running this command: the `nnctl` they started, where the warm server's
+# fork runs it (nnctl.daemon.server sets it); this process otherwise.
+COMMAND_PID: int | None = None
+
+
 @contextlib.contextmanager
 def lock(run: Path) -> Iterator[None]:
     """Hold the run for this process: a second `--resume` of a run still training is refused.
@@ -86,7 +91,7 @@ def lock(run: Path) -> Iterator[None]:
             raise UserError(f"{run} is being trained by another process (pid {pid}); "
                             "wait for it or stop it before resuming") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, str(COMMAND_PID or os.getpid()).encode(), 0)
         yield
     finally:
         os.close(fd)
