@@ -265,8 +265,11 @@ def test_a_worker_killed_mid_run_leaves_nothing_the_chief_names_it_and_both_resu
     with it; the chief, whose collective lost a peer, ends in one line naming worker 1 and saying
     how to resume; `--resume` on both workers finishes the run."""
     ports = free_ports(2)
+    # NNCTL_DAEMON=0: the training process must be a child of the `nnctl` killed here, to be found
+    # in /proc (through the warm server it is a grandchild of the server; test_daemon kills that way)
     procs = [start_nnctl("train", config, "--json", "--epochs", "8", "--set", "distribution=multi_worker",
-                         "--set", "checkpoint_every=epoch", env={"TF_CONFIG": tf_config(ports, i)}) for i in range(2)]
+                         "--set", "checkpoint_every=epoch", env={"TF_CONFIG": tf_config(ports, i), "NNCTL_DAEMON": "0"})
+             for i in range(2)]
     deadline = time.time() + 120
     while len(list((tmp_path / "runs").glob("dist-*/checkpoints/epoch-*.json"))) < 2:
         assert time.time() < deadline and all(p.poll() is None for p in procs)
