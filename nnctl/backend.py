@@ -20,6 +20,7 @@ _IMPORTED: list[Any] = []
 _THREADED: list[int] = []  # the pid that applied NNCTL_THREADS: the warm server's children apply their own
 _STARTED: list[bool] = []
 _PRELOADED: list[bool] = []  # imported by the warm server, which never starts the runtime
+_PRELOADING = False  # the warm server importing nnctl's modules: a module-level keras() starts nothing yet
 _LOCK = threading.Lock()  # data may load on another thread meanwhile, and some loaders need Keras
 
 
@@ -35,14 +36,14 @@ def keras(start: bool = True, threads: bool = True) -> Any:
             if not _IMPORTED:
                 done = "keras" in sys.modules and "tensorflow" in sys.modules  # imported before nnctl asked
                 _IMPORTED.append(sys.modules["keras"] if done else _import())
-    if threads and not _STARTED and os.getpid() not in _THREADED:  # thread pools are fixed at the first op
+    if threads and not _PRELOADING and not _STARTED and os.getpid() not in _THREADED:  # thread pools are fixed at the first op
         with _LOCK:
             if not _STARTED and os.getpid() not in _THREADED:
                 import tensorflow as tf
 
                 _threads(tf)
                 _THREADED.append(os.getpid())
-    if start and not _STARTED:
+    if start and not _STARTED and not _PRELOADING:
         with _LOCK, quiet():
             if not _STARTED:
                 import tensorflow as tf
@@ -52,10 +53,18 @@ def keras(start: bool = True, threads: bool = True) -> Any:
     return _IMPORTED[0]
 
 
-def preload() -> None:
-    """Import TensorFlow and Keras without starting TensorFlow's runtime (the warm server, before it forks)."""
+@contextlib.contextmanager
+def preloading() -> Iterator[None]:
+    """Import TensorFlow and Keras, and within the block whatever else, without starting TensorFlow's
+    runtime: the warm server, before it forks (a fork must not inherit the runtime's threads)."""
+    global _PRELOADING
     keras(start=False, threads=False)
     _PRELOADED.append(True)
+    _PRELOADING = True
+    try:
+        yield
+    finally:
+        _PRELOADING = False
 
 
 def runtime_started() -> bool:

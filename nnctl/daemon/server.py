@@ -31,21 +31,47 @@ IDLE = float(os.environ.get("NNCTL_DAEMON_IDLE") or 900)
 MAX_MB = float(os.environ.get("NNCTL_DAEMON_MAX_MB") or 4096)
 
 
+UNLOADED = ("nnctl.daemon", "nnctl.layers", "nnctl.model.layers")
+
+
 def preload() -> None:
-    """What commands import, imported once here; children inherit it already imported."""
+    """What commands import, imported once here; children inherit it already imported. Every nnctl
+    module but entry points and the two that register nnctl's Keras classes (a command must load
+    them itself, as in a new process), and the libraries they import inside functions."""
     from nnctl import backend
 
-    backend.preload()
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401
-    import pandas  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    import sklearn.model_selection  # noqa: F401
+    with backend.preloading():
+        _imports()
+    _fonts()
 
-    import nnctl.api  # noqa: F401
-    import nnctl.cli  # noqa: F401
-    import nnctl.sweeps.entry  # noqa: F401
-    import nnctl.training.entry  # noqa: F401
+
+def _imports() -> None:
+    import importlib
+    import pkgutil
+
+    import nnctl
+
+    for name in ("matplotlib.backends.backend_agg", "matplotlib.figure", "pandas", "sklearn.metrics",
+                 "sklearn.model_selection", "sklearn.datasets", "sklearn.utils.class_weight", "scipy.stats",
+                 "jinja2", "PIL.Image", "PIL.PngImagePlugin", "tensorboard.summary", "tensorboard.plugins.hparams.api"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    for module in pkgutil.walk_packages(nnctl.__path__, "nnctl."):
+        if not module.name.endswith("__main__") and not module.name.startswith(UNLOADED):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module.name)
+
+
+def _fonts() -> None:
+    """Draw a line of text off screen: matplotlib reads its font files once, then the plots find them read."""
+    import io as _io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "nnctl 0.1")
+    FigureCanvasAgg(fig).print_png(_io.BytesIO())
 
 
 def serve(path: Path) -> None:
