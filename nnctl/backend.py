@@ -36,7 +36,8 @@ def keras(start: bool = True, threads: bool = True) -> Any:
             if not _IMPORTED:
                 done = "keras" in sys.modules and "tensorflow" in sys.modules  # imported before nnctl asked
                 _IMPORTED.append(sys.modules["keras"] if done else _import())
-    if threads and not _PRELOADING and not _STARTED and os.getpid() not in _THREADED:  # thread pools are fixed at the first op
+    # thread pools are fixed at the first op; the warm server leaves NNCTL_THREADS to each command's process
+    if threads and not _PRELOADING and not _STARTED and os.getpid() not in _THREADED:
         with _LOCK:
             if not _STARTED and os.getpid() not in _THREADED:
                 import tensorflow as tf
