@@ -44,7 +44,7 @@ if "PYTEST_XDIST_WORKER" not in os.environ and "NNCTL_TEST_SESSION" not in os.en
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ and os.path.isdir(os.environ.get("NNCTL_DAEMON_DIR", "")):
-        from nnctl.daemon import control
+        from nnctl import daemon_control as control
 
         control.stop(os.environ)
         shutil.rmtree(os.environ["NNCTL_TEST_SESSION"], ignore_errors=True)

@@ -98,6 +98,7 @@ def test_one_commands_state_never_reaches_the_next(tmp_path: Path) -> None:
 
 def test_ctrl_c_in_the_caller_interrupts_the_run_and_the_server_goes_on(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 100000\nreport: false\n")
+    assert nnctl("validate", cfg).returncode == 0  # the server is up (the first command starts it)
     before = current()
     caller = start_nnctl("train", cfg)
     for line in caller.stderr:
@@ -152,7 +153,7 @@ def _command_pid(server: dict) -> int:
 
 RAW = """
 import json, os, socket, sys
-from nnctl.daemon import control
+from nnctl import daemon_control as control
 sock = control.connect(sys.argv[1])
 if sock is None:
     print("refused: cannot connect")

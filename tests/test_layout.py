@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nnctl"
 # and lower layers only.
 LAYERS = [
     {"nnctl", "nnctl.errors", "nnctl.choices", "nnctl.backend", "nnctl.directions", "nnctl.version",
-     "nnctl.daemon.control"},  # the warm server's socket and messages: the standard library only
+     "nnctl.daemon_control"},  # the warm server's socket and messages: the standard library only
     {"nnctl.config"},
     {"nnctl.data", "nnctl.model"},
     {"nnctl.run", "nnctl.layers"},
@@ -42,7 +42,7 @@ CLI_EXCEPTIONS = {
                      "before any command runs; `handled` reads it to show a traceback",
     "nnctl.run.text": "the lines the CLI prints (an epoch, split sizes, precision, aligned tables) are the ones "
                       "the core's progress reports write: one spelling, plain string functions",
-    "nnctl.daemon.control": "`nnctl daemon status/stop` manage the warm server, which runs the CLI itself and "
+    "nnctl.daemon_control": "`nnctl daemon status/stop` manage the warm server, which runs the CLI itself and "
                             "so sits above it; they use only its socket helpers",
     "nnctl.server": "`nnctl serve` starts the HTTP service, a front end beside the CLI and above the API in "
                     "LAYERS, so the API cannot start it",

@@ -54,7 +54,7 @@ def daemon_status(as_json: JsonOpt = False) -> None:
     import os
     import time
 
-    from nnctl.daemon import control
+    from nnctl import daemon_control as control
 
     try:
         current = control.socket_path(os.environ)
@@ -80,7 +80,7 @@ def daemon_stop() -> None:
     """Stop this installation's warm servers; commands they are running go on to their end."""
     import os
 
-    from nnctl.daemon import control
+    from nnctl import daemon_control as control
 
     try:
         stopped = control.stop(os.environ)

@@ -1,4 +1,5 @@
 """The warm nnctl server: a process that has imported TensorFlow, Keras and nnctl once and forks a
 fresh child for each command (`server`), the `nnctl` entry point that hands a command to it
-(`client`), and where it listens and whether it is current (`control`). See docs/daemon.md.
+(`client`); where it listens and whether it is current is `nnctl.daemon_control`, at the bottom
+of the layers, since `nnctl daemon status/stop` use it too. See docs/daemon.md.
 """

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from nnctl.daemon import control
+from nnctl import daemon_control as control
 
 HERE = {"serve", "daemon"}  # long-lived or managing the server itself
 HERE_OPTIONS = {"--no-daemon", "--verbose", "-v", "--help", "--version", "--install-completion",

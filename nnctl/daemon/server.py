@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from nnctl.daemon.control import receive, send
+from nnctl.daemon_control import receive, send
 
 IDLE = float(os.environ.get("NNCTL_DAEMON_IDLE") or 900)
 MAX_MB = float(os.environ.get("NNCTL_DAEMON_MAX_MB") or 4096)
