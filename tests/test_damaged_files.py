@@ -60,3 +60,19 @@ def test_a_damaged_state_file_falls_back_to_the_epoch_states(cli, tmp_path: Path
         p.write_bytes(b"{")
     r = cli("train", "--resume", run, "--epochs", "4")
     assert r.exit_code == 2 and "no intact checkpoint" in r.stderr and "epoch-3.keras" in r.stderr
+
+
+def test_a_run_killed_while_writing_its_first_checkpoint_starts_over_on_resume(cli, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", IRIS + "epochs: 2\ncheckpoint_every: epoch\n")
+    full = Path(cli("train", cfg).last_line)
+    part = Path(cli("train", cfg).last_line)
+    folder = part / "checkpoints"
+    assert (folder / "epoch-1.keras").exists()
+    for p in folder.iterdir():  # as a kill -9 leaves it after epoch-1.keras, before epoch-1.json
+        if p.name != "epoch-1.keras":
+            p.unlink()
+    (part / "metrics.json").unlink()
+    r = nnctl("train", "--resume", part)
+    assert r.returncode == 0, r.stderr
+    assert "resuming from" not in r.stderr and "warning" not in r.stderr
+    assert (part / "history.csv").read_text() == (full / "history.csv").read_text()

@@ -7,9 +7,10 @@
     checkpoints/state.json     the newest State, written last: the commit point
 
 A kill between writing a model file and its state leaves the previous pair, which is still
-there: weights are never paired with the wrong epoch. A pair damaged later (a full disk, a
-copy cut short) is skipped on resume for the one before it, whose later epochs are trained
-again, to the same values, since every epoch is reseeded from (seed, epoch).
+there (or none, for the first: the run starts over): weights are never paired with the wrong
+epoch. A pair damaged later (a full disk, a copy cut short) is skipped on resume for the one
+before it, whose later epochs are trained again, to the same values, since every epoch is
+reseeded from (seed, epoch).
 """
 
 from __future__ import annotations
@@ -198,18 +199,20 @@ def candidates(run: Path) -> tuple[list[State], list[str]]:
     and a note for each one passed over. ([], []) where no epoch was ever saved."""
     folder = run / FOLDER
     states, notes = [], []
+    top = _read_state(folder / STATE) if (folder / STATE).exists() else None
     for n in sorted(_epochs(folder) if folder.is_dir() else [], reverse=True):
         model_file, state_file = folder / f"epoch-{n}.keras", folder / f"epoch-{n}.json"
+        if not state_file.exists() and (top is None or top.epoch < n):
+            continue  # killed before this epoch's state was written: never committed, not damaged
         state = _read_state(state_file) if state_file.exists() else None
-        if state is None and (folder / STATE).exists():  # written by an nnctl that kept one pair
-            state = _read_state(folder / STATE)
-            state = state if state is not None and state.last == model_file.name else None
+        if state is None and top is not None and top.last == model_file.name:
+            state = top  # written by an nnctl that kept one pair
         reason = saved.damage(model_file) or (None if state is not None else f"without a readable {state_file.name}")
         if reason is not None:
             notes.append(f"{model_file} is {reason}: skipped")
             continue
         states.append(state)
-    if not states and (folder / STATE).exists() and _read_state(folder / STATE) is None:
+    if not states and (folder / STATE).exists() and top is None:
         raise UserError(f"{folder / STATE} is damaged and no intact checkpoint is beside it; "
                         "the run cannot resume: start it again")
     if notes and not states:
