@@ -7,6 +7,8 @@ import json
 import statistics
 from pathlib import Path
 
+import pytest
+
 from conftest import write_config
 
 IRIS = """
@@ -43,6 +45,7 @@ def test_k_folds_in_one_run_folder_with_mean_std_and_per_fold_values(cli, tmp_pa
     assert listed.exit_code == 0 and "±" in listed.stdout and run.name in listed.stdout
 
 
+@pytest.mark.slow  # a sweep of four trainings: the slow tier (.ci/run); k folds in one run are in the default tier
 def test_repeated_points_are_one_leaderboard_row_each_with_mean_and_std(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS.replace("folds: 3, ", "").replace("epochs: 5", "epochs: 2"))
     r = cli("sweep", cfg, "--grid", "optimizer.learning_rate=0.01,0.05", "--repeat", "2", "--json")

@@ -148,6 +148,7 @@ def test_every_export_of_a_bfloat16_model_round_trips(tmp_path: Path, formats: t
     assert len(rows) == 6 and rows[0].startswith("id,predicted,probability,p_0")
 
 
+@pytest.mark.slow  # a sweep of three trainings: the slow tier (.ci/run); each policy's own run is in the default tier
 def test_a_sweep_over_policies_records_each_point_s_own(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS + "epochs: 1\n")
     r = cli("sweep", cfg, "--grid", "mixed_precision=float32,mixed_bfloat16", "--json")

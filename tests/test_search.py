@@ -53,6 +53,7 @@ def test_a_tpe_search_over_log_int_and_choice_spaces(cli, tmp_path: Path) -> Non
     assert again.exit_code == 0 and len(study(folder)) == 4 and len(json.loads(again.stdout)) == 4
 
 
+@pytest.mark.slow  # six trainings: the slow tier (.ci/run), beside hyperband's; the TPE search is in the default tier
 def test_a_pruned_point_is_a_run_folder_with_status_pruned_never_resumed(cli, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "iris.yaml", IRIS.replace("epochs: 6", "epochs: 8"))
     # A learning rate that cannot learn in 8 epochs against one that does: the margin at epoch 2 (loss
@@ -133,7 +134,7 @@ def test_a_test_metric_is_refused_as_the_objective(cli, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--objective" in r.stderr and "use val_accuracy" in r.stderr, r.stderr
 
 
-@pytest.mark.slow  # a study in SQLite with hyperband: the slow tier (.ci/run); median pruning is in the default tier
+@pytest.mark.slow  # a study in SQLite with hyperband: the slow tier (.ci/run)
 def test_a_grid_search_in_a_database_with_hyperband_pruning(cli, tmp_path: Path) -> None:
     """--search grid tries every choice once; --storage puts the study in any database Optuna takes."""
     cfg = write_config(tmp_path / "iris.yaml", IRIS)

@@ -208,6 +208,7 @@ def test_sigterm_during_a_request_finishes_it_and_exits_0(penguins: tuple[Server
     assert answer["status"] == 200 and len(answer["body"]["predictions"]) == 400
 
 
+@pytest.mark.slow  # three servers of three kinds of model: the slow tier (.ci/run); a table's server is here
 def test_images_graph_and_bfloat16_models_serve_what_predict_writes(
         tmp_path: Path, shared_run: Callable[..., SharedRun]) -> None:
     digits = example(shared_run, "digits_folder", tmp_path / "runs")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nnctl import backend
 from nnctl.data import Split, scale
 from nnctl.data.stream import CsvRows
 
@@ -39,7 +40,7 @@ def dataset(split: Split, batch_size: int, shuffle: list[int] | None = None, epo
         order = _each_epoch(lambda seed: tf.data.Dataset.from_tensor_slices(
             tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([seed, 0])))
             .batch(batch_size), shuffle, math.ceil(n / batch_size))
-    batches = order.map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors),
+    batches = order.map(backend.as_written(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors)),
                         num_parallel_calls=GATHER_CALLS, deterministic=True)
     if reused and shuffle is None and _nbytes(split) <= CACHE_BYTES:
         batches = batches.cache()
@@ -58,7 +59,7 @@ def _each_epoch(make: Any, seeds: list[int], batches: int) -> Any:
     """`make(seed)`'s batches for each epoch's seed in turn; `batches` an epoch, as Keras is told."""
     import tensorflow as tf
 
-    return (tf.data.Dataset.from_tensor_slices(tf.constant(seeds, tf.int64)).flat_map(make)
+    return (tf.data.Dataset.from_tensor_slices(tf.constant(seeds, tf.int64)).flat_map(backend.as_written(make))
             .apply(tf.data.experimental.assert_cardinality(batches * len(seeds))))
 
 
@@ -99,7 +100,7 @@ def predict(model: Any, x: Any, batch_size: int) -> np.ndarray:
     if len(tf.nest.flatten(x)[0]) >= COMPILE_FROM_BATCHES * batch_size:
         # Traced once for the dataset's signature (batch size None), as the test pass is: eager calls
         # were 2-3x slower over 10,000 images; a few samples (export's check) stay eager.
-        call = tf.function(call, input_signature=[batches.element_spec])
+        call = tf.function(call, input_signature=[batches.element_spec], autograph=False)
     outs = [tf.nest.map_structure(np.asarray, call(b)) for b in batches]
     if not outs:
         return np.zeros((0,), "float32")
@@ -108,7 +109,7 @@ def predict(model: Any, x: Any, batch_size: int) -> np.ndarray:
 
 def inputs(split: Split, batch_size: int) -> Any:
     """Only the inputs, batched, for adapting preprocessing layers (strings and memory maps included)."""
-    return dataset(split, batch_size).map(lambda x, y: x)
+    return dataset(split, batch_size).map(backend.as_written(lambda x, y: x))
 
 
 def _streamed(split: Split, batch_size: int, shuffle: list[int] | None, epochs: int) -> Any:
@@ -139,7 +140,8 @@ def _streamed(split: Split, batch_size: int, shuffle: list[int] | None, epochs: 
         ds = _each_epoch(lambda seed: tf.data.Dataset.from_tensor_slices(
             tf.random.experimental.stateless_shuffle(tf.constant(starts), seed=tf.stack([seed, 0]))), shuffle,
             len(starts))
-    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return ds.map(backend.as_written(load), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 def _csv(split: Split, batch_size: int, shuffle: list[int] | None, epochs: int) -> Any:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from nnctl import backend
+
 
 class RowRange:
     """Rows start..stop of a file, sliceable like an array along axis 0 (contiguous slices only)."""
@@ -109,7 +111,7 @@ class CsvRows(RowRange):
         ds = tf.data.experimental.CsvDataset(
             str(self.path), record_defaults=[tf.float32] * len(cols), header=True, select_cols=cols,
             field_delim=self.sep, compression_type="GZIP" if self.path.suffix == ".gz" else "")
-        ds = ds.skip(self.start).take(len(self)).map(lambda *v: tf.stack(v))
+        ds = ds.skip(self.start).take(len(self)).map(backend.as_written(lambda *v: tf.stack(v)))
         return ds.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras then knows the epoch length
 
     def identity(self) -> str:
