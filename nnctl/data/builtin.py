@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,6 @@ def _keras(name: str, spec: DataSpec, user_path: Path | None, quiet_failure: boo
         if name in ("cifar10", "cifar100"):
             raise UserError(f"{name} reads only from Keras' cache: put the extracted folder at "
                             f"{keras_home() / 'datasets' / KERAS_CACHE[name]}", "data.path")
-        kwargs["path"] = str(user_path.resolve())  # an absolute path bypasses the cache folder
     cached = user_path or keras_home() / "datasets" / KERAS_CACHE[name]
     if not cached.exists() and os.environ.get(OFFLINE_ENV):
         if quiet_failure:
@@ -109,7 +109,9 @@ def _keras(name: str, spec: DataSpec, user_path: Path | None, quiet_failure: boo
         raise _unavailable(name, "NNCTL_OFFLINE is set")
     try:
         # Keras announces downloads on stdout, which belongs to nnctl's results.
-        with contextlib.redirect_stdout(io.StringIO()):
+        # The file nnctl found, whichever folder Keras itself would look in
+        local = cached if KERAS_CACHE[name].endswith(".npz") and cached.exists() else None
+        with contextlib.redirect_stdout(io.StringIO()), _local_file(name, local):
             (x, y), (tx, ty) = module.load_data(**kwargs)
     except Exception as e:  # noqa: BLE001  (no network, a bad copy: both mean "not available")
         if quiet_failure:
@@ -132,6 +134,20 @@ def _keras(name: str, spec: DataSpec, user_path: Path | None, quiet_failure: boo
         [str(i) for i in range(int(y.max()) + 1)] if name not in REGRESSION else None)
     return Loaded(x=x, y=y, test=Split(tx, ty), name=name, source=str(cached), class_names=names,
                   regression=name in REGRESSION)
+
+
+@contextlib.contextmanager
+def _local_file(name: str, user_path: Path | None) -> Iterator[None]:
+    """data.path: Keras' loader reads the user's file. Keras 3 no longer takes a path where it once did
+    (get_file refuses a path as its file name), so the loader's get_file answers with the file itself."""
+    if user_path is None:
+        yield
+        return
+    from unittest import mock
+
+    loader = importlib.import_module(f"keras.src.datasets.{name}")
+    with mock.patch.object(loader, "get_file", lambda *args, **kwargs: str(user_path.resolve())):
+        yield
 
 
 def _unavailable(name: str, why: str) -> UserError:

@@ -3,8 +3,12 @@
 A Keras script is read with `ast` (script.py): the model, compile, fit, ImageDataGenerator,
 callbacks and `keras.datasets` become config keys; Keras 2 spellings go through the same
 translation as configs (config/keras2.py), with the same warnings. A saved `.keras` file gives
-its architecture from its config.json (saved.py), without loading code. What has no config
-form is written into the config as a comment with its line, and returned as a warning.
+its architecture from its config.json (saved.py), without loading code.
+
+Exit 0 means the same model: what the model or its training needs and a config cannot say (a
+custom Layer subclass, Lambda, a custom training loop, a value known only at run time) is refused,
+one line per construct naming its file:line. What the config does its own way (callbacks nnctl
+has built in, the script's validation arrays) is written as a comment with its line.
 """
 
 from __future__ import annotations
@@ -64,8 +68,10 @@ def convert(path: Path, data: str | None = None) -> Converted:
     try:
         reader = Reader(tree)
     except Unknown as e:
-        raise UserError(f"{path}: the model depends on {e}, known only when the script runs", "SCRIPT") from None
+        raise UserError(f"{path}:{e.line or 0}: {e.describe()}") from None
     found = reader.found
+    if found.refusals:  # exit 0 means the same model: what a config cannot say is refused, never left out
+        raise UserError("\n".join(f"{path}:{line}: {text}" for line, text in sorted(found.refusals)))
     model = found.model or next((o for o in reversed(list(reader.objects.values())) if isinstance(o, Model)), None)
     if model is None or not (model.layers or model.outputs):
         raise UserError(f"{path}: no Keras model found (Sequential(...), model.add(...) or "
@@ -88,6 +94,8 @@ def convert(path: Path, data: str | None = None) -> Converted:
             cfg["data"]["inputs"] = {n: {"column": n} for n in inputs}
             cfg["data"]["targets"] = {n: {"column": n} for n in outputs}
             cfg["layers"] = layers
+            if isinstance(found.compile.get("metrics"), list) and len(outputs) == 1:
+                found.compile["metrics"] = {outputs[0]: found.compile["metrics"]}  # the graph form's is per output
             out.warnings.append("a functional model with several inputs, outputs or branches: the graph form; "
                                 "map data.inputs and data.targets to your columns")
         else:

@@ -47,6 +47,8 @@ class Found:
     data: dict[str, Any] = field(default_factory=dict)  # data keys the script's loading implies
     onehot: bool = False
     notes: list[tuple[int, str, bool]] = field(default_factory=list)  # (line, text, a warning)
+    # What the model or its training needs and has no config form: any one makes convert refuse (exit 2)
+    refusals: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Reader:
@@ -55,19 +57,34 @@ class Reader:
         self.found = Found()
         self.objects: dict[str, Any] = {}  # variable -> Model, Tensor, layer entry, optimizer, generator, ...
         self.functions: dict[str, ast.FunctionDef] = {}
+        self.classes: dict[str, int] = {}  # the script's own Layer/Model subclasses -> their line
         self.app_tensors: dict[int, tuple[Tensor, Tensor]] = {}  # an application's (.input, .output)
         self.body(tree.body)
 
     def note(self, node: ast.AST, text: str, warn: bool = True) -> None:
-        self.found.notes.append((getattr(node, "lineno", 0), text, warn))
+        entry = (getattr(node, "lineno", 0), text, warn)
+        if entry not in self.found.notes:  # a loop unrolled 199 times says it once
+            self.found.notes.append(entry)
+
+    def refuse(self, node: ast.AST, text: str) -> None:
+        """Something the script's model or training needs that a config cannot say: converting without it
+        would give a different model with exit 0."""
+        entry = (getattr(node, "lineno", 0), text)
+        if entry not in self.found.refusals:
+            self.found.refusals.append(entry)
 
     # ------------------------------------------------------------ statements
 
     def body(self, statements: list[ast.stmt]) -> Any:
         for s in statements:
-            if isinstance(s, ast.Return):
-                return self.expr(s.value) if s.value is not None else None
-            self.statement(s)
+            try:
+                if isinstance(s, ast.Return):
+                    return self.expr(s.value) if s.value is not None else None
+                self.statement(s)
+            except Unknown as e:
+                if self.touches_model(s) or isinstance(s, ast.Return):
+                    self.refuse(s, e.describe())
+                e.line = e.line or s.lineno
         return None
 
     def statement(self, s: ast.stmt) -> None:
@@ -77,9 +94,9 @@ class Reader:
             self.functions[s.name] = s
         elif isinstance(s, ast.ClassDef):
             bases = [self.names.keras(b) for b in s.bases]
-            if any(b and b[0] in ("layers", "models") for b in bases):
-                self.note(s, f"class {s.name}: a custom Keras layer or model class has no config form; nnctl "
-                             "builds from Keras' registered layers (write it as layers, or register it)")
+            if any(b and b[0] in ("layers", "models") for b in bases) or any(
+                    isinstance(b, ast.Name) and b.id in self.classes for b in s.bases):
+                self.classes[s.name] = s.lineno
         elif isinstance(s, ast.Assign):
             self.assign(s)
         elif isinstance(s, ast.AnnAssign) and s.value is not None:
@@ -91,12 +108,14 @@ class Reader:
         elif isinstance(s, ast.For):
             self.loop(s)
         elif isinstance(s, ast.With):
-            if any("GradientTape" in ast.unparse(item.context_expr) for item in s.items):
-                self.note(s, "a custom training loop (GradientTape) has no config form: nnctl trains with fit")
+            if any("GradientTape" in ast.unparse(item.context_expr) for item in s.items) and self.touches_model(s):
+                self.refuse(s, "a custom training loop (GradientTape) has no config form: nnctl trains with fit")
             else:
                 self.body(s.body)
-        elif isinstance(s, (ast.While, ast.Try)) and self.touches_model(s):
-            self.note(s, f"a {type(s).__name__.lower()} block that builds or trains the model: not converted")
+        elif isinstance(s, ast.Try):
+            self.body(s.body)  # the model built in a try block is the model the script trains
+        elif isinstance(s, ast.While) and self.touches_model(s):
+            self.refuse(s, "a while loop that builds or trains the model: how often it runs is known only at run time")
 
     def touches_model(self, node: ast.AST) -> bool:
         return any(isinstance(n, ast.Name) and isinstance(self.objects.get(n.id), (Model, Tensor))
@@ -117,8 +136,9 @@ class Reader:
             self.body(s.body if self.names.value(s.test) else s.orelse)
         except Unknown:
             if self.touches_model(s):
-                self.note(s, f"if {test}: decided at run time; the first branch was read")
-            self.body(s.body)
+                self.refuse(s, f"if {test}: which branch builds the model is decided at run time")
+            else:
+                self.body(s.body)
 
     def loop(self, s: ast.For) -> None:
         owner = self.objects.get(ast.unparse(s.iter.value)) if isinstance(s.iter, ast.Attribute) and \
@@ -129,8 +149,8 @@ class Reader:
             # for layer in base.layers: layer.trainable = False -> the application frozen
             next(iter(owner.values()))["trainable"] = bool(self.names.value(frozen[0].value))
             if any(isinstance(n, ast.Subscript) for n in ast.walk(s.iter)) or len(s.body) > 1:
-                self.note(s, "a loop freezing some of the application's layers: trainable set for all of it; "
-                             "use fine_tune_from to unfreeze the top")
+                self.refuse(s, "a loop freezing some of the application's layers: the config freezes all of it or "
+                               "unfreezes from a named layer (fine_tune_from)")
             return
         try:
             if not isinstance(s.target, ast.Name):
@@ -144,7 +164,7 @@ class Reader:
                 raise Unknown("too long")
         except (Unknown, TypeError, ValueError):
             if self.touches_model(s):
-                self.note(s, "a loop over values known only at run time builds layers: not converted")
+                self.refuse(s, "a loop over values known only at run time builds layers")
             return
         for v in values:  # a loop over constants that adds layers: unrolled
             self.names.consts[s.target.id] = v
@@ -222,9 +242,16 @@ class Reader:
             layer = self.expr(node.func)
             return self.apply(node, layer, node.args[0] if node.args else None)
         if isinstance(node.func, ast.Name) and node.func.id in self.functions:
-            return self.body(self.functions[node.func.id].body)  # a model-building function, read in place
+            return self.call(self.functions[node.func.id], node)  # a model-building function, read in place
+        if isinstance(node.func, ast.Name) and node.func.id in self.classes:
+            self.refuse(node, f"{node.func.id} is the script's own Layer or Model subclass (class at line "
+                              f"{self.classes[node.func.id]}): it has no config form (nnctl builds from Keras' "
+                              "registered layers)")
+            return None
         if isinstance(node.func, ast.Name) and isinstance(self.objects.get(node.func.id), (dict, str)):
             return self.apply(node, self.objects[node.func.id], node.args[0] if node.args else None)
+        if isinstance(node.func, ast.Name) and isinstance(self.objects.get(node.func.id), Model):
+            return self.inline(self.objects[node.func.id], node)  # a model used as a layer: decoder(encoder(x))
         if isinstance(node.func, ast.Attribute):
             owner = self.objects.get(ast.unparse(node.func.value))
             if isinstance(owner, Model):
@@ -238,12 +265,72 @@ class Reader:
         kind, name = what
         return self.keras_call(node, kind, name)
 
+    def call(self, function: ast.FunctionDef, node: ast.Call) -> Any:
+        """A function of the script, its parameters bound to the call's arguments (or their defaults)."""
+        params = [*function.args.posonlyargs, *function.args.args]
+        defaults = dict(zip([a.arg for a in params][len(params) - len(function.args.defaults):],
+                            function.args.defaults, strict=True))
+        defaults.update({a.arg: d for a, d in zip(function.args.kwonlyargs, function.args.kw_defaults, strict=True)
+                         if d is not None})
+        given = dict(zip([a.arg for a in params], node.args, strict=False))
+        given.update({k.arg: k.value for k in node.keywords if k.arg})
+        saved = dict(self.names.consts), dict(self.objects)
+        for name in [a.arg for a in params] + [a.arg for a in function.args.kwonlyargs]:
+            arg = given.get(name, defaults.get(name))
+            self.names.consts.pop(name, None)
+            self.objects.pop(name, None)
+            if arg is None:
+                continue
+            try:
+                value = self.names.value(arg)
+                self.names.consts[name] = value
+            except Unknown:
+                self.objects[name] = self.expr(arg)
+        try:
+            return self.body(function.body)
+        finally:
+            self.names.consts, self.objects = saved
+
+    def inline(self, model: Model, node: ast.Call) -> Tensor | None:
+        """A model called on a tensor: its layers applied to it, as Keras does."""
+        (parent,) = self.tensors(node.args[0] if node.args else None)[:1] or [None]
+        if parent is None:
+            return None
+        if model.outputs is None:  # Sequential
+            t = parent
+            for entry in model.layers:
+                t = Tensor("layer", entry, [t])
+            return t
+        if len(model.inputs or []) != 1 or len(model.outputs) != 1:
+            raise Unknown(f"{ast.unparse(node)}", "calls a model of several inputs or outputs as a layer")
+        copies: dict[int, Tensor] = {id(model.inputs[0]): parent}
+
+        def copy(t: Tensor) -> Tensor:
+            if id(t) not in copies:
+                if t.kind == "input":
+                    raise Unknown(ast.unparse(node), "calls a model whose output depends on another input")
+                copies[id(t)] = Tensor(t.kind, t.layer, [copy(p) for p in t.parents])
+            return copies[id(t)]
+
+        return copy(model.outputs[0])
+
+    def elements(self, node: ast.AST) -> list[tuple[Any, ast.AST]]:
+        """A Sequential's list, evaluated: a literal list, a list built earlier, or several added up."""
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [(self.expr(e), e) for e in node.elts]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return self.elements(node.left) + self.elements(node.right)
+        if isinstance(node, ast.Name) and isinstance(self.objects.get(node.id), list):
+            return [(v, node) for v in self.objects[node.id]]
+        raise Unknown(ast.unparse(node), "is a list of layers known only at run time")
+
     def keras_call(self, node: ast.Call, kind: str, name: str) -> Any:
         found = self.found
         if kind == "models" and name == "Sequential":
             model = Model(line=node.lineno)
-            for entry in (node.args[0].elts if node.args and isinstance(node.args[0], (ast.List, ast.Tuple)) else []):
-                self.add(model, entry)
+            layers = _arguments(node, ["layers"]).get("layers")
+            for entry, where in self.elements(layers) if layers is not None else []:
+                self.add_value(model, entry, where)
             return model
         if kind == "models" and name == "Model":
             args = _arguments(node, ["inputs", "outputs"])
@@ -252,10 +339,16 @@ class Reader:
         if kind == "layers" and name == "Input":
             args = kwargs(self.names, node, ["shape", "batch_size", "dtype", "sparse", "batch_shape", "name"])
             shape = args.get("shape") or (args.get("batch_shape") or [None])[1:]
+            _fixed(shape, ast.unparse(node))
             return Tensor("input", list(shape), name=args.get("name"))
-        if kind == "layers" and name.lower() in keras_args.MERGES:
-            parts = self.tensors(node.args[0] if node.args else None)
-            return Tensor("merge", keras_args.MERGES[name.lower()], parts)
+        if kind == "layers" and name in keras_args.MERGES:  # concatenate([a, b]): the function
+            return Tensor("merge", keras_args.MERGES[name], self.tensors(node.args[0] if node.args else None))
+        if kind == "layers" and name in keras_args.MERGES.values():  # Concatenate()([a, b]): the class
+            args = kwargs(self.names, node, keras_args.signature(kind, name))
+            if args.get("axis", -1) != -1:
+                raise Unknown(ast.unparse(node), "merges on an axis other than the last; the graph form's "
+                                                 "merges join the last axis")
+            return {"_merge": name}
         if kind in ("layers", "applications"):
             return self.layer(node, kind, name)
         if kind == "optimizers":
@@ -283,33 +376,60 @@ class Reader:
 
     def layer(self, node: ast.Call, kind: str, name: str) -> Any:
         if name == "Lambda":
-            self.note(node, "Lambda: a layer that runs code has no config form (nnctl refuses code in configs)")
+            self.refuse(node, "Lambda: a layer that runs code has no config form (nnctl refuses code in configs)")
             return None
         try:
-            entry = keras_args.layer(kind, name, kwargs(self.names, node, keras_args.signature(kind, name)))
+            args = kwargs(self.names, node, keras_args.signature(kind, name), self.argument_value)
+            _fixed(args.get("input_shape") or (args.get("batch_input_shape") or [None])[1:], f"{name}(...)")
+            entry = keras_args.layer(kind, name, args)
         except Unknown as e:
-            self.note(node, f"{name}(...): {e} is known only at run time; the layer was not converted")
+            self.refuse(node, f"{name}(...): {e.describe()}")
             return None
         if entry is None:
-            self.note(node, f"{name}: not a Keras layer this Keras knows; not converted")
+            self.refuse(node, f"{name}: not a layer this Keras has")
         return entry
 
+    def argument_value(self, node: ast.AST) -> Any:
+        """A layer's argument: a literal, a layer (a wrapper's `layer`), or an initializer, regularizer or
+        constraint object, as the config writes them."""
+        try:
+            return self.names.value(node)
+        except Unknown:
+            if isinstance(node, ast.Name) and _is_layer(self.objects.get(node.id)):
+                return self.objects[node.id]
+            what = self.names.keras(node.func) if isinstance(node, ast.Call) else None
+            if what and what[0] == "layers":
+                entry = keras_args.layer(*what, kwargs(self.names, node, keras_args.signature(*what),
+                                                       self.argument_value))
+                if entry is not None:
+                    return entry
+            if what and what[0] in ("initializers", "regularizers", "constraints"):
+                args = kwargs(self.names, node, keras_args.signature(*what), self.argument_value)
+                return {"name": what[1], **args}
+            raise
+
     def add(self, model: Model, node: ast.AST) -> None:
-        entry = self.expr(node)
+        self.add_value(model, self.expr(node), node)
+
+    def add_value(self, model: Model, entry: Any, node: ast.AST) -> None:
         if isinstance(entry, Tensor) and entry.kind == "input":  # Sequential([Input(shape=...), ...])
             model.input_shape = entry.layer
         elif isinstance(entry, Model):  # a model used as a layer
+            if entry.outputs is not None:
+                raise Unknown(ast.unparse(node), "is a functional model added to a Sequential")
             model.layers.extend(entry.layers)
             model.input_shape = model.input_shape or entry.input_shape
-        elif entry is not None:
+        elif _is_layer(entry):
             model.layers.append(entry)
-        elif not any(line == getattr(node, "lineno", 0) for line, _, _ in self.found.notes):
-            self.note(node, f"{ast.unparse(node)}: not a layer nnctl can name; the model misses it")
+        elif not any(line == getattr(node, "lineno", 0) for line, _ in self.found.refusals):
+            self.refuse(node, f"{ast.unparse(node)}: not a layer a config can name")
 
     def apply(self, node: ast.Call, layer: Any, arg: ast.AST | None) -> Tensor | None:
         if layer is None:
             return None
         parents = self.tensors(arg)
+        if isinstance(layer, dict) and "_merge" in layer:
+            return Tensor("merge", layer["_merge"], parents)
         return Tensor("layer", layer, parents)
 
     def tensors(self, node: ast.AST | None) -> list[Tensor]:
@@ -320,7 +440,7 @@ class Reader:
         for item in items:
             t = self.expr(item)
             if not isinstance(t, Tensor):
-                raise Unknown(f"{ast.unparse(item)} is not a tensor of the model")
+                raise Unknown(ast.unparse(item), "is not a tensor of a layer a config can name")
             out.append(t)
         return out
 
@@ -376,6 +496,20 @@ class Reader:
                 args = kwargs(self.names, node, None)
                 return {"name": what[1], **args} if args else what[1]
             raise
+
+
+def _fixed(shape: Any, what: str) -> None:
+    """An input shape a config can give: every dimension a number (nnctl's inputs have fixed shapes)."""
+    if isinstance(shape, list) and any(d is None for d in shape):
+        raise Unknown(what, f"has a dimension of variable length ({shape}): a config's input_shape gives each "
+                            "dimension's size (pad the sequences to one length)")
+
+
+def _is_layer(value: Any) -> bool:
+    """A layer entry as the config writes it: `Flatten`, `{Dense: {units: 10}}`."""
+    if isinstance(value, str):
+        return keras_args.signature("layers", value) is not None
+    return isinstance(value, dict) and len(value) == 1 and not {"_flow", "name", "early_stopping", "note"} & set(value)
 
 
 def _arguments(call: ast.Call, positional: list[str]) -> dict[str, ast.AST]:

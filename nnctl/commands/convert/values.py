@@ -6,16 +6,22 @@ resolved), and what a dotted name refers to once the script's imports are applie
 from __future__ import annotations
 
 import ast
+import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 # Keras' submodules that hold what a config names, however deep the import spelled them.
 KINDS = ("layers", "optimizers", "applications", "callbacks", "datasets", "utils", "preprocessing", "models",
          "losses", "metrics", "activations", "regularizers", "initializers")
 TOP_LEVEL = {"Sequential": "models", "Model": "models", "Input": "layers", "to_categorical": "utils"}
-# keras.datasets image sets: the training arrays' shape (the test split has 10,000).
-DATASET_SHAPES = {"mnist": [60000, 28, 28], "fashion_mnist": [60000, 28, 28], "cifar10": [50000, 32, 32, 3],
-                  "cifar100": [50000, 32, 32, 3]}
+# keras.datasets: the training and test arrays' shapes (None: each sequence's own length), and the
+# number of classes of their labels.
+DATASET_SHAPES = {"mnist": ([60000, 28, 28], 10000), "fashion_mnist": ([60000, 28, 28], 10000),
+                  "cifar10": ([50000, 32, 32, 3], 10000), "cifar100": ([50000, 32, 32, 3], 10000),
+                  "boston_housing": ([404, 13], 102), "california_housing": ([16512, 8], 4128),
+                  "imdb": ([25000, None], 25000), "reuters": ([8982, None], 2246)}
+DATASET_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "imdb": 2, "reuters": 46}
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Gt: operator.gt,
             ast.LtE: operator.le, ast.GtE: operator.ge}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -25,6 +31,14 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 class Unknown(Exception):
     """An expression whose value the script computes at run time (from data, a function, a loop)."""
 
+    def __init__(self, what: str, why: str = "is known only when the script runs") -> None:
+        super().__init__(what)
+        self.what, self.why = what, why
+        self.line: int | None = None  # the statement's, once known
+
+    def describe(self) -> str:
+        return f"{self.what} {self.why}"
+
 
 class Names:
     """The script's imports and constants, in the order its statements set them."""
@@ -32,7 +46,8 @@ class Names:
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}  # local name -> dotted module or object path
         self.consts: dict[str, Any] = {}
-        self.shapes: dict[str, list[int]] = {}  # arrays of a keras.datasets set: x_train.shape[1:] is known
+        self.shapes: dict[str, list[int | None]] = {}  # arrays of a keras.datasets set: x_train.shape[1:] is known
+        self.classes: dict[str, int] = {}  # label arrays of a keras.datasets set -> their number of classes
 
     def imported(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
@@ -95,6 +110,8 @@ class Names:
             v = self.value(node.operand)
             if isinstance(v, (int, float)):
                 return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.IfExp):  # units = 1 if num_classes == 2 else num_classes
+            return self.value(node.body) if self.value(node.test) else self.value(node.orelse)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             a, b = self.value(node.left), self.value(node.right)
             if isinstance(a, (int, float)) and isinstance(b, (int, float)):
@@ -112,11 +129,37 @@ class Names:
                     bounds = [self.value(b) if b is not None else None for b in (index.lower, index.upper, index.step)]
                     return base[slice(*bounds)]
                 return base[self.value(index)]
+        if isinstance(node, ast.Call):
+            known = self._known_call(node)
+            if known is not None:
+                return known
         if isinstance(node, (ast.Attribute, ast.Name)) or isinstance(node, ast.Call):
             named = self.named(node)
             if named is not None:
                 return named
         raise Unknown(ast.unparse(node))
+
+    def _known_call(self, node: ast.Call) -> int | None:
+        """What a built-in data set fixes: `len(x_train)`, `len(chars)` of a constant, `np.max(y_train) + 1`'s
+        max, `len(np.unique(y_train))`; None for any other call."""
+        func = self.dotted(node.func) or ""
+        target = node.args[0] if len(node.args) == 1 else None
+        if isinstance(node.func, ast.Attribute) and not node.args and node.func.attr == "max":
+            target, func = node.func.value, "max"  # y_train.max()
+        name = target.id if isinstance(target, ast.Name) else None
+        if func.split(".")[-1] in ("max", "amax") and name in self.classes:
+            return self.classes[name] - 1
+        if func == "len" and target is not None:
+            if name in self.shapes:
+                return self.shapes[name][0]
+            inner = target.func if isinstance(target, ast.Call) else None
+            if inner is not None and (self.dotted(inner) or "").endswith("unique") and len(target.args) == 1 \
+                    and isinstance(target.args[0], ast.Name) and target.args[0].id in self.classes:
+                return self.classes[target.args[0].id]
+            value = self.value(target)
+            if isinstance(value, (list, str, dict)):
+                return len(value)
+        return None
 
     def named(self, node: ast.AST) -> str | None:
         """A Keras function or class given by name (`tf.nn.relu`, `keras.activations.relu`,
@@ -130,14 +173,18 @@ class Names:
         return None
 
     def dataset_shapes(self, target: ast.Tuple, dataset: str | None) -> None:
-        """(x_train, y_train), (x_test, y_test) = NAME.load_data(): the image arrays' shapes."""
-        shapes = DATASET_SHAPES.get(dataset or "")
+        """(x_train, y_train), (x_test, y_test) = NAME.load_data(): the arrays' shapes, the labels' classes."""
+        known = DATASET_SHAPES.get(dataset or "")
         pairs = [e for e in target.elts if isinstance(e, ast.Tuple) and len(e.elts) == 2]
-        if shapes is None or len(pairs) != 2:
+        if known is None or len(pairs) != 2:
             return
-        for (x, _), n in zip((p.elts for p in pairs), (shapes[0], 10000), strict=True):
+        shape, tests = known
+        for (x, y), n in zip((p.elts for p in pairs), (shape[0], tests), strict=True):
             if isinstance(x, ast.Name):
-                self.shapes[x.id] = [n, *shapes[1:]]
+                self.shapes[x.id] = [n, *shape[1:]]
+            if isinstance(y, ast.Name) and dataset in DATASET_CLASSES:
+                self.classes[y.id] = DATASET_CLASSES[dataset]
+                self.shapes[y.id] = [n]
 
     def reshaped(self, name: str, value: ast.AST) -> None:
         """x = x.reshape(...), x.astype(...), np.expand_dims(x, -1): the array's new shape, where known."""
@@ -148,12 +195,31 @@ class Names:
         source = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
         try:
             if source in self.shapes and func.attr == "reshape":
-                shape = [int(self.value(a)) for a in value.args]
+                given = [self.value(a) for a in value.args]
+                shape = [int(v) for v in (given[0] if len(given) == 1 and isinstance(given[0], list) else given)]
+                before = self.shapes[source]
+                if shape.count(-1) == 1 and None not in before:  # reshape(n, -1, 1): the one the others leave
+                    rest = math.prod(v for v in shape if v != -1)
+                    shape[shape.index(-1)] = math.prod(before) // rest if rest else -1
                 if -1 not in shape:
                     self.shapes[name] = shape
                     return
             elif source in self.shapes and func.attr == "astype":
                 self.shapes[name] = self.shapes[source]
+                return
+            elif (self.dotted(func) or "").endswith("pad_sequences") and value.args \
+                    and isinstance(value.args[0], ast.Name) and value.args[0].id in self.shapes:
+                maxlen = next((k.value for k in value.keywords if k.arg == "maxlen"), None)
+                if maxlen is not None:
+                    self.shapes[name] = [self.shapes[value.args[0].id][0], int(self.value(maxlen))]
+                    return
+            elif (self.dotted(func) or "").endswith("to_categorical") and value.args \
+                    and isinstance(value.args[0], ast.Name) and value.args[0].id in self.classes:
+                given = value.args[1] if len(value.args) > 1 else next(
+                    (k.value for k in value.keywords if k.arg == "num_classes"), None)
+                n = int(self.value(given)) if given is not None else self.classes[value.args[0].id]
+                self.shapes[name] = [self.shapes[value.args[0].id][0], n]
+                self.classes.pop(name, None)  # one-hot now: its max is 1
                 return
             elif isinstance(func, ast.Attribute) and func.attr == "expand_dims" and len(value.args) == 2 \
                     and isinstance(value.args[0], ast.Name) and value.args[0].id in self.shapes:
@@ -164,20 +230,27 @@ class Names:
                 return
         except (Unknown, TypeError, ValueError):
             pass
-        if name in self.shapes and source != name:
+        kept = (self.dotted(func) or "").split(".")[-1] in ("array", "asarray") and value.args \
+            and isinstance(value.args[0], ast.Name) and value.args[0].id == name  # y = np.array(y): the same labels
+        if name in self.shapes and source != name and not kept:
             self.shapes.pop(name, None)
+        if name in self.classes and source != name and not kept:
+            self.classes.pop(name, None)
 
 
-def kwargs(names: Names, call: ast.Call, signature: list[str] | None) -> dict[str, Any]:
-    """A call's arguments by name: positional ones named through the callee's signature."""
+def kwargs(names: Names, call: ast.Call, signature: list[str] | None,
+           value: Callable[[ast.AST], Any] | None = None) -> dict[str, Any]:
+    """A call's arguments by name: positional ones named through the callee's signature; `value` reads
+    each (default: a literal)."""
+    value = value or names.value
     out: dict[str, Any] = {}
     if call.args:
         if signature is None or len(call.args) > len(signature):
             raise Unknown(f"positional arguments of {ast.unparse(call.func)}")
         for name, arg in zip(signature, call.args, strict=False):
-            out[name] = names.value(arg)
+            out[name] = value(arg)
     for kw in call.keywords:
         if kw.arg is None:
             raise Unknown(f"**{ast.unparse(kw.value)}")
-        out[kw.arg] = names.value(kw.value)
+        out[kw.arg] = value(kw.value)
     return out
