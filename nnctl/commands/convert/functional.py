@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnctl.commands.convert.script import Model, Tensor
+from nnctl.commands.convert.parts import Model, Tensor
 from nnctl.commands.convert.values import Unknown
 
 
