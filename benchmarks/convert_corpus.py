@@ -137,6 +137,19 @@ class Tokenizer:  # Keras 2's keras.preprocessing.text, gone from Keras 3
         return [[1, 2, 3] for _ in texts]
     def sequences_to_matrix(self, seqs, mode="binary"):
         return np.zeros((len(seqs), self.num_words), "float32")
+class Flow:
+    def __init__(self, x, y=None, batch_size=32, **k):
+        self.x, self.y = x, y
+
+class ImageDataGenerator:  # Keras 2's, gone from Keras 3: the model does not depend on it
+    def __init__(self, **k):
+        pass
+    def fit(self, x, **k):
+        pass
+    def flow(self, x, y=None, **k):
+        return Flow(x, y, **k)
+keras.preprocessing.image.ImageDataGenerator = ImageDataGenerator
+
 text = types.ModuleType("keras.preprocessing.text")
 text.Tokenizer = Tokenizer
 text.text_to_word_sequence = lambda t, **k: t.split()
@@ -171,6 +184,7 @@ captured = []
 
 def capture(self, *a, **k):
     x = a[0] if a else k.get("x")
+    x = getattr(x, "x", x)  # ImageDataGenerator.flow(x, y)
     if x is not None:  # every layer built on the data, as fit would (Keras 3 builds a Sequential lazily)
         try:
             self(x[:2] if not isinstance(x, (list, dict)) else [v[:2] for v in x] if isinstance(x, list)

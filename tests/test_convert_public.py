@@ -78,6 +78,24 @@ def make_model(input_shape, num_classes):
 model = make_model(input_shape=(32, 32, 3), num_classes=3)
 model.compile("adam", "sparse_categorical_crossentropy")
 """,
+    "builtins_and_is_not": HEAD + """
+depth = 14
+blocks = int((depth - 2) / 6)
+
+def block(inputs, filters=8, activation="relu"):
+    x = layers.Conv2D(filters, 3, padding="same")(inputs)
+    if activation is not None and filters > 0:
+        x = layers.Activation(activation)(x)
+    return x
+
+inputs = keras.Input(shape=(16, 16, 3))
+x = block(inputs)
+for i in range(blocks):
+    x = block(x, filters=max(8, 4 * (i + 1)), activation=None)
+x = layers.GlobalAveragePooling2D()(x)
+model = keras.Model(inputs, layers.Dense(3, activation="softmax")(x))
+model.compile("adam", "sparse_categorical_crossentropy")
+""",
     "lists_added": HEAD + """
 features = [layers.Dense(32, activation="relu"), layers.Dense(16, activation="relu")]
 head = [layers.Dense(3, activation="softmax")]

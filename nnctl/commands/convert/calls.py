@@ -11,6 +11,14 @@ from nnctl.commands.convert import keras_args
 from nnctl.commands.convert.parts import Found, Model, Tensor, arguments, fixed, is_layer
 from nnctl.commands.convert.values import Names, Unknown, kwargs
 
+# Keras 2's ImageDataGenerator defaults: a script that spells them out asks for nothing.
+IMAGE_DATA_DEFAULTS = {"featurewise_center": False, "samplewise_center": False, "featurewise_std_normalization": False,
+                       "samplewise_std_normalization": False, "zca_whitening": False, "zca_epsilon": 1e-06,
+                       "rotation_range": 0, "width_shift_range": 0.0, "height_shift_range": 0.0,
+                       "brightness_range": None, "shear_range": 0.0, "zoom_range": 0.0, "channel_shift_range": 0.0,
+                       "fill_mode": "nearest", "cval": 0.0, "horizontal_flip": False, "vertical_flip": False,
+                       "rescale": None, "preprocessing_function": None, "data_format": None, "validation_split": 0.0}
+
 
 class Calls:
     """The expression half of `Reader`: the state below is the Reader's."""
@@ -85,17 +93,20 @@ class Calls:
         given = dict(zip([a.arg for a in params], node.args, strict=False))
         given.update({k.arg: k.value for k in node.keywords if k.arg})
         saved = dict(self.names.consts), dict(self.objects)
+        consts, objects = {}, {}  # every argument read before any parameter shadows a name: f(input_shape)
         for name in [a.arg for a in params] + [a.arg for a in function.args.kwonlyargs]:
             arg = given.get(name, defaults.get(name))
-            self.names.consts.pop(name, None)
-            self.objects.pop(name, None)
             if arg is None:
                 continue
             try:
-                value = self.names.value(arg)
-                self.names.consts[name] = value
+                consts[name] = self.names.value(arg)
             except Unknown:
-                self.objects[name] = self.expr(arg)
+                objects[name] = self.expr(arg)
+        for name in [a.arg for a in params] + [a.arg for a in function.args.kwonlyargs]:
+            self.names.consts.pop(name, None)
+            self.objects.pop(name, None)
+        self.names.consts.update(consts)
+        self.objects.update(objects)
         try:
             return self.body(function.body)
         finally:
@@ -164,7 +175,8 @@ class Calls:
         if kind == "optimizers":
             return keras_args.optimizer(name, kwargs(self.names, node, keras_args.signature("optimizers", name)))
         if kind == "preprocessing" and name == "ImageDataGenerator":
-            found.augmentation = kwargs(self.names, node, None)
+            given = kwargs(self.names, node, None)
+            found.augmentation = {k: v for k, v in given.items() if IMAGE_DATA_DEFAULTS.get(k, object()) != v}
             return found.augmentation
         if kind == "callbacks":
             return keras_args.callback(name, kwargs(self.names, node, keras_args.signature("callbacks", name)))

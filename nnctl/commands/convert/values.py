@@ -22,8 +22,10 @@ DATASET_SHAPES = {"mnist": ([60000, 28, 28], 10000), "fashion_mnist": ([60000, 2
                   "boston_housing": ([404, 13], 102), "california_housing": ([16512, 8], 4128),
                   "imdb": ([25000, None], 25000), "reuters": ([8982, None], 2246)}
 DATASET_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "imdb": 2, "reuters": 46}
-_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Gt: operator.gt,
-            ast.LtE: operator.le, ast.GtE: operator.ge}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+            ast.Lt: operator.lt, ast.Gt: operator.gt, ast.LtE: operator.le, ast.GtE: operator.ge}
+_BUILTINS = {"int": int, "float": float, "round": round, "abs": abs, "min": min, "max": max, "tuple": tuple,
+             "list": list}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}
 
@@ -110,6 +112,13 @@ class Names:
             v = self.value(node.operand)
             if isinstance(v, (int, float)):
                 return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BoolOp):  # stack > 0 and res_block == 0
+            values = [self.value(v) for v in node.values]
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _BUILTINS \
+                and node.func.id not in self.consts and not node.keywords:  # int((depth - 2) / 6)
+            result = _BUILTINS[node.func.id](*[self.value(a) for a in node.args])
+            return list(result) if isinstance(result, tuple) else result
         if isinstance(node, ast.IfExp):  # units = 1 if num_classes == 2 else num_classes
             return self.value(node.body) if self.value(node.test) else self.value(node.orelse)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
