@@ -238,6 +238,18 @@ import numpy as np
 data = np.load("features.npy")
 model = keras.Sequential([keras.Input(shape=(8,)), layers.Dense(data.shape[1])])
 """, [(6, "data.shape is known only when the script runs")]),
+    "load_model": (HEAD + """
+model = keras.models.load_model("model.keras")
+model.fit(x, y)
+""", [(4, "load_model")]),
+    "sklearn_wrapper": (HEAD + """
+from keras.wrappers.scikit_learn import KerasClassifier
+
+def make_model():
+    return keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
+
+classifier = KerasClassifier(make_model, batch_size=32)
+""", [(9, "KerasClassifier")]),
     "variable_length": (HEAD + """
 inputs = keras.Input(shape=(None, 8))
 x = layers.LSTM(16)(inputs)

@@ -74,8 +74,10 @@ def convert(path: Path, data: str | None = None) -> Converted:
         raise UserError("\n".join(f"{path}:{line}: {text}" for line, text in sorted(found.refusals)))
     model = found.model or next((o for o in reversed(list(reader.objects.values())) if isinstance(o, Model)), None)
     if model is None or not (model.layers or model.outputs):
-        raise UserError(f"{path}: no Keras model found (Sequential(...), model.add(...) or "
-                        "Model(inputs, outputs))", "SCRIPT")
+        where = f"{path}:{found.first_layer}: a Keras Application is built here, but" if found.first_layer \
+            else f"{path}:"
+        raise UserError(f"{where} no Keras model found that the script compiles or trains (Sequential(...), "
+                        "model.add(...) or Model(inputs, outputs))")
     cfg: dict[str, Any] = {"name": path.stem.replace("_", "-")}
     source = data or (found.dataset if found.dataset in DATASETS else None)
     out = Converted(cfg)

@@ -170,7 +170,17 @@ class Calls:
                 raise Unknown(ast.unparse(node), "merges on an axis other than the last; the graph form's "
                                                  "merges join the last axis")
             return {"_merge": name}
+        if kind == "models" and name == "load_model":
+            self.refuse(node, "load_model: the model is read from a file when the script runs; convert that saved "
+                              "model instead (nnctl convert MODEL.keras)")
+            return None
+        if kind == "wrappers":  # keras.wrappers.scikit_learn.KerasClassifier(build_fn, ...)
+            self.refuse(node, f"{name}: the model is built by a function scikit-learn calls at run time; call the "
+                              "function in the script (model = make_model()) to convert its model")
+            return None
         if kind in ("layers", "applications"):
+            if kind == "applications":
+                self.found.first_layer = self.found.first_layer or node.lineno
             return self.layer(node, kind, name)
         if kind == "optimizers":
             return keras_args.optimizer(name, kwargs(self.names, node, keras_args.signature("optimizers", name)))

@@ -45,6 +45,7 @@ class Found:
     notes: list[tuple[int, str, bool]] = field(default_factory=list)  # (line, text, a warning)
     # What the model or its training needs and has no config form: any one makes convert refuse (exit 2)
     refusals: list[tuple[int, str]] = field(default_factory=list)
+    first_layer: int | None = None  # where a Keras Application is built: named when no model is
 
 
 def fixed(shape: Any, what: str) -> None:

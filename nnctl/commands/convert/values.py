@@ -13,7 +13,7 @@ from typing import Any
 
 # Keras' submodules that hold what a config names, however deep the import spelled them.
 KINDS = ("layers", "optimizers", "applications", "callbacks", "datasets", "utils", "preprocessing", "models",
-         "losses", "metrics", "activations", "regularizers", "initializers")
+         "losses", "metrics", "activations", "regularizers", "initializers", "wrappers")
 TOP_LEVEL = {"Sequential": "models", "Model": "models", "Input": "layers", "to_categorical": "utils"}
 # keras.datasets: the training and test arrays' shapes (None: each sequence's own length), and the
 # number of classes of their labels.
