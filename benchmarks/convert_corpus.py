@@ -66,6 +66,7 @@ def _show(repo: Path, rev: str, path: str) -> str:
 
 
 def gather(mirrors: Path | None) -> None:
+    shutil.which("git") or sys.exit("gather needs git")
     CORPUS.mkdir(exist_ok=True)
     manifest = []
     name, rev, folder, licence = KERAS2
@@ -355,7 +356,6 @@ def main() -> None:
     parser.add_argument("command", nargs="?", default="run", choices=["run", "gather"])
     parser.add_argument("--mirrors", type=Path)
     parser.add_argument("--only", action="append")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.command == "gather":
         gather(args.mirrors)
@@ -380,5 +380,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    shutil.which("git") or sys.exit("needs git")
     main()
