@@ -301,3 +301,18 @@ def test_data_path_reads_a_keras_set_from_a_local_file_offline(tmp_path: Path) -
     assert p.returncode == 0, p.stderr
     meta = json.loads((Path(json.loads(p.stdout.splitlines()[-1])["run_dir"]) / "metrics.json").read_text())
     assert meta["dataset"]["sizes"]["test"] == 60 and meta["dataset"]["input_shape"] == [8]
+
+
+def test_a_converted_config_with_from_logits_validates_without_the_softmax_warning(tmp_path: Path) -> None:
+    script = tmp_path / "logits.py"
+    script.write_text(HEAD + """
+model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(8, activation="relu"), layers.Dense(3)])
+model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+""")
+    assert nnctl("convert", script, "-o", tmp_path / "l.yaml", "--data", "iris").returncode == 0
+    checked = nnctl("validate", tmp_path / "l.yaml")
+    assert checked.returncode == 0, checked.stderr
+    assert "from_logits" not in checked.stderr and "not probabilities" not in checked.stderr, checked.stderr
+    plain = tmp_path / "plain.yaml"  # the same model without from_logits is still warned about
+    plain.write_text((tmp_path / "l.yaml").read_text().replace("from_logits: true", "from_logits: false"))
+    assert "pass from_logits: true" in nnctl("validate", plain).stderr

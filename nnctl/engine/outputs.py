@@ -15,7 +15,7 @@ from nnctl.config.graph import branch_layers, per_output
 from nnctl.engine import targets
 from nnctl.errors import UserError
 from nnctl.model import keras_names, tasks
-from nnctl.model.build import loss_name, output_activation
+from nnctl.model.build import from_logits, loss_name, output_activation
 
 
 @dataclass
@@ -55,7 +55,8 @@ def resolve(cfg: Config, data: Any, model: Any) -> Outputs:
         loss, compiled = keras_names.loss_and_metrics(loss_spec, metric_specs, f"metrics.{name}", f"loss.{name}")
         keys = {"loss": f"loss.{name}", "task": f"data.targets.{name}.task", "class_weight": "class_weight"}
         try:
-            found = tasks.check(task, labels, units, output_activation(tensor), loss_name(loss), last, shape)
+            found = tasks.check(task, labels, units, output_activation(tensor), loss_name(loss), last, shape,
+                                from_logits(loss))
         except UserError as e:
             raise UserError(f"output {name}: {e.message}", keys.get(e.key, e.key)) from None
         out.warnings += [f"output {name}: {w}" for w in found]

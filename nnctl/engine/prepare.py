@@ -78,7 +78,7 @@ def _prepare(cfg: Config, config_dir: Path | None, data: data_mod.Data, input_sh
     warnings = [*cfg.translations, *data.warnings]
     activation = model_mod.output_activation(model.outputs[0])
     warnings += tasks.check(task, labels, units, activation, model_mod.loss_name(loss), last,
-                            tuple(model.output_shape[1:]))
+                            tuple(model.output_shape[1:]), model_mod.from_logits(loss))
     if cfg.class_weight is not None and (task not in SINGLE_LABEL or labels.kind == "positions"):
         raise UserError(f"class_weight weighs single-label classes; this is a "
                         f"{'per-position ' if labels.kind == 'positions' else ''}{task} task", "class_weight")

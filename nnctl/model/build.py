@@ -160,6 +160,14 @@ def loss_name(loss: Any) -> str:
     return getattr(fn, "__name__", None) or getattr(loss, "name", str(loss))
 
 
+def from_logits(loss: Any) -> bool:
+    """Whether a loss object takes its outputs as logits (`{name: ..., from_logits: true}`)."""
+    try:
+        return bool(loss.get_config().get("from_logits", False))
+    except (AttributeError, TypeError, NotImplementedError):
+        return False
+
+
 def adapt(built: Built, inputs: Callable[[], Any], batch_size: int) -> list[str]:
     """Adapt preprocessing layers (Normalization, TextVectorization, ...) on the training inputs only.
 

@@ -74,9 +74,10 @@ def default_metrics(task: str) -> list[str]:
 
 
 def check(task: str, labels: Labels, units: int, activation: str, loss: str, last_key: str,
-          shape: tuple[int | None, ...] = ()) -> list[str]:
+          shape: tuple[int | None, ...] = (), logits: bool = False) -> list[str]:
     """Raise UserError on a mismatch that cannot train; return warnings for odd but legal choices.
-    `shape` is the model's output shape per example (per-position labels need it whole)."""
+    `shape` is the model's output shape per example (per-position labels need it whole); `logits`: the
+    loss takes the outputs as logits (from_logits: true), so they need no softmax or sigmoid."""
     warnings: list[str] = []
 
     def fail(msg: str, key: str = last_key) -> None:
@@ -115,7 +116,7 @@ def check(task: str, labels: Labels, units: int, activation: str, loss: str, las
                 fail(f"{loss} on integer class labels compares a class index with {units} outputs; "
                      "use loss: sparse_categorical_crossentropy", "loss")
             warnings.append(f"loss: {loss} on a classification task; cross-entropy usually trains faster")
-        if activation not in ("softmax", "sigmoid") and loss in CROSS_ENTROPIES:
+        if activation not in ("softmax", "sigmoid") and loss in CROSS_ENTROPIES and not logits:
             warnings.append(f"{last_key}: the output activation is {activation}, so the outputs are not "
                             "probabilities; add activation: softmax (or pass from_logits: true to the loss)")
     elif task in ("binary", "multilabel"):
@@ -132,7 +133,7 @@ def check(task: str, labels: Labels, units: int, activation: str, loss: str, las
             fail(f"softmax on a {task} output: {what}; use activation: sigmoid")
         if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
             fail(f"{loss} on a {task} task; use loss: binary_crossentropy", "loss")
-        if activation != "sigmoid" and loss == "binary_crossentropy":
+        if activation != "sigmoid" and loss == "binary_crossentropy" and not logits:
             warnings.append(f"{last_key}: the output activation is {activation}, not sigmoid; "
                             "add activation: sigmoid (or pass from_logits: true to the loss)")
     elif task == "regression":
