@@ -96,6 +96,15 @@ x = layers.GlobalAveragePooling2D()(x)
 model = keras.Model(inputs, layers.Dense(3, activation="softmax")(x))
 model.compile("adam", "sparse_categorical_crossentropy")
 """,
+    "keras2_gru": """from __future__ import print_function
+from keras.models import Sequential
+from keras.layers import Dense, Embedding, GRU
+model = Sequential()
+model.add(Embedding(1000, 16, input_shape=(20,)))
+model.add(GRU(32))
+model.add(Dense(1, activation="sigmoid"))
+model.compile(loss="binary_crossentropy", optimizer="adam")
+""",
     "lists_added": HEAD + """
 features = [layers.Dense(32, activation="relu"), layers.Dense(16, activation="relu")]
 head = [layers.Dense(3, activation="softmax")]
@@ -132,6 +141,8 @@ counts = {}
 for path in sys.argv[1:]:
     source = open(path).read()
     source = source[: source.index("model.compile")]
+    if "from __future__" in source:  # a Keras 2 script: Keras 2's GRU default, which Keras 3 changed
+        source = source.replace("GRU(32)", "GRU(32, reset_after=False)")
     scope = {"__name__": "__main__"}
     exec(compile(source, path, "exec"), scope)
     model = scope["model"]

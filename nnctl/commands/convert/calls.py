@@ -29,6 +29,7 @@ class Calls:
     functions: dict[str, ast.FunctionDef]
     classes: dict[str, int]
     app_tensors: dict[int, tuple[Tensor, Tensor]]
+    keras2: bool  # a script for standalone Keras 2, whose defaults differ
 
     def note(self, node: ast.AST, text: str, warn: bool = True) -> None:
         raise NotImplementedError
@@ -213,6 +214,10 @@ class Calls:
         try:
             args = kwargs(self.names, node, keras_args.signature(kind, name), self.argument_value)
             fixed(args.get("input_shape") or (args.get("batch_input_shape") or [None])[1:], f"{name}(...)")
+            if name == "GRU" and self.keras2 and "reset_after" not in args:
+                args["reset_after"] = False  # Keras 2's own default (tf.keras and Keras 3: True)
+                self.note(node, "GRU: reset_after: false, Keras 2's default for this Keras 2 script (Keras 3's "
+                                "is true, 3 x units more biases)")
             entry = keras_args.layer(kind, name, args)
         except Unknown as e:
             self.refuse(node, f"{name}(...): {e.describe()}")

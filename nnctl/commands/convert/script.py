@@ -25,6 +25,7 @@ class Reader(Calls):
         self.functions: dict[str, ast.FunctionDef] = {}
         self.classes: dict[str, int] = {}  # the script's own Layer/Model subclasses -> their line
         self.app_tensors: dict[int, tuple[Tensor, Tensor]] = {}  # an application's (.input, .output)
+        self.keras2 = standalone_keras2(tree)
         self.body(tree.body)
 
     def note(self, node: ast.AST, text: str, warn: bool = True) -> None:
@@ -186,3 +187,20 @@ class Reader(Calls):
             return False
 
     # ------------------------------------------------------------ expressions
+
+
+def standalone_keras2(tree: ast.Module) -> bool:
+    """A script for Keras 2 itself (`import keras`, not tf.keras): Keras 2 module paths, Keras 2 argument
+    spellings, fit_generator, or Python 2's print_function. Its defaults differ from Keras 3's (GRU)."""
+    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    modules = [a.name for n in imports if isinstance(n, ast.Import) for a in n.names] + \
+              [n.module or "" for n in imports if isinstance(n, ast.ImportFrom)]
+    if not any(m == "keras" or m.startswith("keras.") for m in modules):
+        return False
+    old_paths = any(m.startswith(("keras.layers.", "keras.utils.np_utils", "keras.engine", "keras.legacy"))
+                    for m in modules)
+    future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in imports)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    spellings = any(k.arg in ("lr", "nb_epoch", "output_dim", "border_mode", "init") for c in calls for k in c.keywords)
+    generator = any(isinstance(c.func, ast.Attribute) and c.func.attr == "fit_generator" for c in calls)
+    return old_paths or future or spellings or generator
