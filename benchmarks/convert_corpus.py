@@ -203,7 +203,16 @@ def no_download(*a, **k):
     raise SystemExit("needs a download: keras.utils.get_file")
 keras.utils.get_file = no_download
 
+def keras2_defaults():  # Keras 2.3.1's own defaults where Keras 3 changed them
+    init = keras.layers.GRU.__init__
+    def gru(self, *a, **k):
+        k.setdefault("reset_after", False)
+        init(self, *a, **k)
+    keras.layers.GRU.__init__ = gru
+
 def build(path):
+    if os.path.basename(path).startswith("keras2_"):
+        keras2_defaults()
     source = open(path).read()
     sys.argv = [path]
     os.chdir(os.path.dirname(path))
