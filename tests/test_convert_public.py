@@ -327,3 +327,31 @@ model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
     plain = tmp_path / "plain.yaml"  # the same model without from_logits is still warned about
     plain.write_text((tmp_path / "l.yaml").read_text().replace("from_logits: true", "from_logits: false"))
     assert "pass from_logits: true" in nnctl("validate", plain).stderr
+
+
+def test_a_normalization_layer_adapted_by_the_script_is_kept_and_adapted_by_nnctl(tmp_path: Path) -> None:
+    """TensorFlow's regression tutorial: Normalization(axis=-1) adapted on the features, first in the
+    Sequential. The config keeps the layer (nnctl adapts preprocessing layers on the training split) and
+    adds no standardisation of its own: 2 x 9 + 1 statistics and the Dense layers, as the script has."""
+    script = tmp_path / "regression.py"
+    script.write_text("""import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+train_features = np.load("features.npy")
+normalizer = layers.Normalization(axis=-1)
+normalizer.adapt(np.array(train_features))
+model = keras.Sequential([normalizer, layers.Dense(64, activation="relu"), layers.Dense(1)])
+model.compile(loss="mean_absolute_error", optimizer=tf.keras.optimizers.Adam(0.001))
+""")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 9)) * 10 + 5
+    rows = [",".join([*(f"c{i}" for i in range(9)), "y"])] + [",".join(f"{v:.3f}" for v in [*r, r.sum()]) for r in x]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    assert nnctl("convert", script, "-o", tmp_path / "r.yaml", "--data", tmp_path / "t.csv").returncode == 0
+    cfg = yaml.safe_load((tmp_path / "r.yaml").read_text())
+    assert cfg["layers"][0] == {"Normalization": {"axis": -1}} and cfg["data"]["standardize"] is False
+    checked = nnctl("validate", tmp_path / "r.yaml", "--set", "data.target=y")
+    assert checked.returncode == 0, checked.stderr
+    assert int(re.search(r"([\d,]+) parameters", checked.stdout).group(1).replace(",", "")) == \
+        (2 * 9 + 1) + (9 * 64 + 64) + (64 + 1)
