@@ -210,7 +210,9 @@ def keras2_defaults():  # Keras 2.3.1's own defaults where Keras 3 changed them
         init(self, *a, **k)
     keras.layers.GRU.__init__ = gru
 
-def build(path):
+QUIET = True  # the scripts print: their children's output goes to /dev/null
+
+def measure(path):
     if os.path.basename(path).startswith("keras2_"):
         keras2_defaults()
     source = open(path).read()
@@ -231,19 +233,25 @@ def build(path):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return {"total": model.count_params(), "trainable": trainable, "after_error": error}
 
-for path in sys.argv[1:]:  # a fork per script: each starts from the same clean, imported state
+'''
+
+
+# Each program above defines measure(path); this runs it in a fork per script, from the same clean imported state.
+FORK_EACH = r'''
+for path in sys.argv[1:]:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
+        if globals().get("QUIET"):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
         signal.alarm(300)
         try:
-            result = build(path)
+            result = measure(path)
         except BaseException as e:
-            result = {"error": f"{type(e).__name__}"}
+            result = {"error": f"{type(e).__name__}: {e}"[:300]}
         os.write(w, json.dumps(result).encode())
         os._exit(0)
     os.close(w)
@@ -258,7 +266,7 @@ for path in sys.argv[1:]:  # a fork per script: each starts from the same clean,
 
 def forked(program: str, scripts: list[Path], env: dict[str, str] | None = None) -> dict[str, dict]:
     """`program` run once over all the scripts (it forks per script): script path -> its result."""
-    p = subprocess.run([sys.executable, "-c", program, *map(str, scripts)], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-c", program + FORK_EACH, *map(str, scripts)], capture_output=True, text=True,
                        env={**os.environ, **(env or {})})
     found = {}
     for line in p.stdout.splitlines():
@@ -295,7 +303,7 @@ os.environ["KERAS_HOME"] = home
 from nnctl.daemon.server import preload
 preload()  # imported as the warm server imports them, TensorFlow's runtime not started: safe to fork
 
-def count(path):
+def measure(path):
     try:
         out = convert(Path(path))
     except UserError as e:
@@ -317,25 +325,6 @@ def count(path):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return {"total": model.count_params(), "trainable": trainable, "warnings": out.warnings}
 
-for path in sys.argv[1:]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        signal.alarm(300)
-        try:
-            result = count(path)
-        except BaseException as e:
-            result = {"error": f"{type(e).__name__}: {e}"[:300]}
-        os.write(w, json.dumps(result).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while chunk := os.read(r, 65536):
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    print(json.dumps({"script": path, **(json.loads(data) if data else {"error": "killed"})}), flush=True)
 '''
 
 
