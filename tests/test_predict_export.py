@@ -211,3 +211,36 @@ def test_metrics_json_fits_the_schema_that_nnctl_schema_metrics_prints(cli, cnn_
     assert all(p.get("description") for p in schema["properties"].values())  # documented by its fields
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**record, "status": "done"}, schema)
+
+
+@pytest.mark.parametrize("case", ["classification", "binary"])
+def test_a_model_trained_on_logits_predicts_probabilities(case: str, tmp_path: Path) -> None:
+    """`loss: {from_logits: true}` (as `nnctl convert` writes for a script's logits): the model outputs
+    scores, and predict writes probabilities from them, in [0, 1], a class's summing to 1, with the
+    threshold on the same scale."""
+    from conftest import nnctl
+
+    source, units = ("iris", 3) if case == "classification" else ("breast_cancer", 1)
+    loss = "sparse_categorical_crossentropy" if case == "classification" else "binary_crossentropy"
+    cfg = write_config(tmp_path / "c.yaml", f"data: {{source: {source}}}\nlayers: [{{Dense: {{units: 8, activation: "
+                       f"relu}}}}, {{Dense: {{units: {units}}}}}]\nloss: {{name: {loss}, from_logits: true}}\n"
+                       "epochs: 3\nreport: false\nimportance: false\n")
+    trained = nnctl("-q", "train", cfg, "--json", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    run = Path(json.loads(trained.stdout.splitlines()[-1])["run_dir"])
+    from sklearn import datasets
+
+    x = (datasets.load_iris() if case == "classification" else datasets.load_breast_cancer()).data[:40]
+    np.save(tmp_path / "x.npy", x.astype("float32"))
+    p = nnctl("predict", run, tmp_path / "x.npy", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(io.StringIO(p.stdout)))
+    probs = np.array([[float(v) for k, v in r.items() if k.startswith("p_")] for r in rows])
+    assert probs.min() >= 0 and probs.max() <= 1
+    if case == "classification":
+        assert np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    else:
+        threshold = json.loads((run / "metrics.json").read_text())["decision"]["threshold"]
+        assert 0 <= threshold <= 1
+        assert all((float(r["p_1"] if "p_1" in r else list(r.values())[2]) >= threshold) ==
+                   (r["predicted"] == list(rows[0].keys())[2].removeprefix("p_")) for r in rows)

@@ -13,6 +13,7 @@ import numpy as np
 from nnctl.config import Config
 from nnctl.data import inputs, pipeline
 from nnctl.data.tables import output_names
+from nnctl.model import tasks
 from nnctl.run.folder import RunFolder
 
 
@@ -101,6 +102,7 @@ class Predictor:
         cfg, class_names = self.cfg, self.class_names
         if cfg.graph is not None:
             return _outputs(ids, raw, cfg, class_names or {})
+        raw = tasks.probabilities(raw, cfg.task, tasks.takes_logits(cfg.loss))
         if cfg.task == "classification" and raw.ndim > 2:
             return _positions(ids, raw, class_names)
         return _table(ids, raw.reshape(len(ids), -1), cfg, class_names, self.threshold)

@@ -8,6 +8,7 @@ cross-entropy on integer labels, sigmoid on an unbounded regression target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -173,3 +174,21 @@ def _check_positions(task: str, labels: Labels, activation: str, loss: str, last
         return [f"{last_key}: the output activation is {activation}, so the outputs are not probabilities; "
                 "add activation: softmax"]
     return []
+
+
+def takes_logits(loss: Any) -> bool:
+    """A config's loss that takes the outputs as logits (`{name: ..., from_logits: true}`): its model's
+    outputs are scores, which `probabilities` turns into what predict, the threshold and the report show."""
+    return isinstance(loss, dict) and bool(loss.get("from_logits", False))
+
+
+def probabilities(out: np.ndarray, task: str, logits: bool) -> np.ndarray:
+    """A classifier's outputs as probabilities: softmax (classification) or sigmoid (binary, multilabel)
+    of logits; anything else as it is."""
+    if not logits or task not in ("classification", "binary", "multilabel"):
+        return out
+    out = np.asarray(out, dtype="float64")
+    if task == "classification":
+        e = np.exp(out - out.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True)).astype("float32")
+    return (1 / (1 + np.exp(-out))).astype("float32")

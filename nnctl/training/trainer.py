@@ -19,7 +19,7 @@ from nnctl.engine.prepare import Prepared
 from nnctl.engine.reporter import NullReporter, Reporter
 from nnctl.errors import Interrupted, TrainingFailed, UserError, one_line
 from nnctl.model import build as model_mod
-from nnctl.model import saved
+from nnctl.model import saved, tasks
 from nnctl.run import analysis, mlflow_tracking, plots, record
 from nnctl.run.background_writes import Behind
 from nnctl.run.folder import RunFolder
@@ -215,9 +215,15 @@ def _train(prep: Prepared, run: RunFolder, state: checkpoint.State, rec: Record,
     if prep.dist.strategy is not None:
         # Test on a plain copy: the test step, called outside strategy.run, is not meant for mirrored variables.
         model = saved.load_model(run.model)
+    logits = cfg.graph is None and tasks.takes_logits(cfg.loss)
     if cfg.task == "binary" and cfg.graph is None:  # the threshold, chosen on validation before any test
-        rec.decision = decision.decide(cfg.decision, _scores(model, prep.data.val, cfg.batch_size))
+        scores = _scores(model, prep.data.val, cfg.batch_size)
+        if scores is not None:
+            scores = (scores[0], tasks.probabilities(scores[1], cfg.task, logits))
+        rec.decision = decision.decide(cfg.decision, scores)
     rec.test, predicted = test_pass(model, prep.data.test, cfg.batch_size)
+    if logits:  # what predict writes and the report shows: probabilities, the threshold's scale
+        predicted = tasks.probabilities(predicted, cfg.task, logits)
     labels = getattr(prep.data.test, "y", None)
     if rec.decision is not None and isinstance(labels, np.ndarray) and len(labels) == len(predicted):
         rec.decision["test"] = decision.at(labels, predicted, rec.decision["threshold"])  # reported, never chosen on
